@@ -1,0 +1,1 @@
+"""Caption text, split files and the dataset the task batches."""

@@ -1,0 +1,105 @@
+"""Binarized captions + lazily read image features (+ optional teacher captions) as one
+fairseq dataset: what ``saic_captioning`` hands to fairseq's batching."""
+import numpy as np
+import torch
+from fairseq.data import FairseqDataset, data_utils
+
+
+class ImageCaptionDataset(FairseqDataset):
+    """One item per caption line.
+
+    Args:
+        captions: fairseq indexed dataset of caption tokens (each ending in </s>).
+        image_ids: (N,) int64 image id of each caption line.
+        store: a FeatureStore; features are read on access only.
+        bog: index of ``<bog>``, the first input token of left-to-right decoding.
+        pad: padding index.
+        distill: optional indexed dataset of teacher captions, and ``distill_index`` (N,)
+            giving the teacher-caption row of every caption line.
+        lines: optional caption-line numbers to keep (item i is line ``lines[i]``).
+        shuffle: shuffle before sorting by length (training).
+    """
+
+    def __init__(self, captions, image_ids, store, bog, pad, distill=None, distill_index=None, lines=None,
+                 shuffle=True):
+        self.captions = captions
+        self.lines = np.arange(len(captions)) if lines is None else np.asarray(lines, dtype=np.int64)
+        self.image_ids = np.asarray(image_ids, dtype=np.int64)[self.lines]
+        self.store = store
+        self.bog, self.pad = bog, pad
+        self.distill = distill
+        self.distill_index = None if distill_index is None else np.asarray(distill_index)[self.lines]
+        self.shuffle = shuffle
+        self.sizes = np.asarray(captions.sizes, dtype=np.int64)[self.lines]
+
+    def __getitem__(self, index):
+        line = int(self.lines[index])
+        image_id = int(self.image_ids[index])
+        boxes = self.store.boxes(image_id)
+        item = {
+            "id": index,
+            "image_id": image_id,
+            "features": torch.from_numpy(self.store.features(image_id)),
+            "boxes": None if boxes is None else torch.from_numpy(boxes),
+            "target": self.captions[line].long(),
+        }
+        if self.distill is not None:
+            item["distill"] = self.distill[int(self.distill_index[index])].long()
+        return item
+
+    def __len__(self):
+        return len(self.lines)
+
+    def collater(self, samples):
+        """Pad features to the batch's most regions (with a mask) and captions on the right.
+
+        Returns fairseq's sample dict; ``net_input`` = {features (B, R, D), padding_mask
+        (B, R) True at padding, boxes (B, R, 4) or None, prev_output_tokens (B, T)}.
+        """
+        if not samples:
+            return {}
+        regions = [s["features"].size(0) for s in samples]
+        batch, width = len(samples), samples[0]["features"].size(1)
+        features = samples[0]["features"].new_zeros(batch, max(regions), width)
+        padding_mask = torch.ones(batch, max(regions), dtype=torch.bool)
+        has_boxes = all(s["boxes"] is not None for s in samples)
+        boxes = features.new_zeros(batch, max(regions), 4) if has_boxes else None
+        for i, (sample, r) in enumerate(zip(samples, regions)):
+            features[i, :r] = sample["features"]
+            padding_mask[i, :r] = False
+            if has_boxes:
+                boxes[i, :r] = sample["boxes"]
+        target = data_utils.collate_tokens([s["target"] for s in samples], self.pad)
+        prev_output_tokens = data_utils.collate_tokens(
+            [s["target"] for s in samples], self.pad, eos_idx=self.bog, move_eos_to_beginning=True
+        )
+        batch_dict = {
+            "id": torch.LongTensor([s["id"] for s in samples]),
+            "image_id": torch.LongTensor([s["image_id"] for s in samples]),
+            "nsentences": batch,
+            "ntokens": sum(s["target"].numel() for s in samples),
+            "net_input": {
+                "features": features,
+                "padding_mask": padding_mask,
+                "boxes": boxes,
+                "prev_output_tokens": prev_output_tokens,
+            },
+            "target": target,
+        }
+        if self.distill is not None:
+            batch_dict["distill_target"] = data_utils.collate_tokens([s["distill"] for s in samples], self.pad)
+        return batch_dict
+
+    def num_tokens(self, index):
+        return int(self.sizes[index])
+
+    def size(self, index):
+        return int(self.sizes[index])
+
+    def ordered_indices(self):
+        order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
+        return order[np.argsort(self.sizes[order], kind="mergesort")]
+
+    @property
+    def supports_prefetch(self):
+        return False

@@ -1,0 +1,1 @@
+"""Image features: the HDF5 store the task reads, its writer, and the converters into it."""

@@ -1,0 +1,113 @@
+"""Read image features from HDF5 lazily: one (R, D) float array per image id.
+
+Layouts accepted (DESIGN.md, Data): a dataset per image id named by the decimal id
+(``"391895"``) with optional boxes under ``boxes/391895``; or the common flat layout with
+``391895_features`` / ``391895_boxes`` keys. Nothing is read until asked for, and the file is
+opened once per process (h5py handles must not cross a fork into DataLoader workers).
+"""
+import os
+
+import h5py
+import numpy as np
+
+from saic_fairseq.errors import SAICInputError
+
+
+def open_hdf5(path):
+    """h5py.File(path, "r") with an error that says which file is not readable HDF5."""
+    if not os.path.exists(path):
+        raise SAICInputError(path, None, "feature file does not exist")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise SAICInputError(path, None, f"not a readable HDF5 feature file (truncated or another format): {err}")
+
+
+class FeatureStore:
+    """Lazy, read-only image features.
+
+    Args:
+        path: the HDF5 file.
+        expected_dim: if given, every array must be (R, expected_dim).
+    """
+
+    def __init__(self, path, expected_dim=None):
+        self.path = os.fspath(path)
+        self._handle = None
+        self._pid = None
+        handle = self._file()
+        first = next((k for k in handle.keys() if k != "boxes"), None)
+        if first is None:
+            raise SAICInputError(self.path, None, "feature file holds no image")
+        self.flat_layout = first.endswith("_features")
+        self.dim = int(handle[first].shape[-1]) if expected_dim is None else int(expected_dim)
+
+    def _file(self):
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = open_hdf5(self.path)
+            self._pid = os.getpid()
+        return self._handle
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handle"] = None
+        return state
+
+    def _feature_key(self, image_id):
+        return f"{image_id}_features" if self.flat_layout else str(image_id)
+
+    def _box_key(self, image_id):
+        return f"{image_id}_boxes" if self.flat_layout else f"boxes/{image_id}"
+
+    def __contains__(self, image_id):
+        return self._feature_key(image_id) in self._file()
+
+    def image_ids(self):
+        """Every image id in the file (reads the key list only)."""
+        suffix = "_features"
+        keys = self._file().keys()
+        if self.flat_layout:
+            return [int(k[: -len(suffix)]) for k in keys if k.endswith(suffix)]
+        return [int(k) for k in keys if k != "boxes"]
+
+    def check_has(self, image_ids, source):
+        """Stop on the first id of ``image_ids`` (line order of ``source``) with no features."""
+        handle = self._file()
+        for line, image_id in enumerate(image_ids, 1):
+            if self._feature_key(image_id) not in handle:
+                raise SAICInputError(source, f"line {line}", f"image id {image_id} has no features in {self.path}")
+
+    def num_regions(self, image_id):
+        return int(self._file()[self._feature_key(image_id)].shape[0])
+
+    def features(self, image_id):
+        """(R, D) float32 array of one image, checked for width, emptiness and NaN/Inf."""
+        try:
+            array = np.asarray(self._file()[self._feature_key(image_id)][()], dtype=np.float32)
+        except KeyError:
+            raise SAICInputError(self.path, f"image id {image_id}", "no features for this image")
+        except OSError as err:
+            raise SAICInputError(self.path, f"image id {image_id}", f"unreadable (truncated file?): {err}")
+        check_feature_array(array, self.dim, self.path, image_id)
+        return array
+
+    def boxes(self, image_id):
+        """(R, 4) float32 boxes (x1, y1, x2, y2, normalised to the image) or None."""
+        handle = self._file()
+        key = self._box_key(image_id)
+        if key not in handle:
+            return None
+        return np.asarray(handle[key][()], dtype=np.float32)
+
+
+def check_feature_array(array, dim, path, image_id):
+    """Raise SAICInputError naming ``path`` and ``image_id`` unless ``array`` is (R>0, dim) and finite."""
+    where = f"image id {image_id}"
+    if array.ndim != 2:
+        raise SAICInputError(path, where, f"features must be a 2-D (regions x dim) array, got shape {array.shape}")
+    if dim is not None and array.shape[1] != dim:
+        raise SAICInputError(path, where, f"feature width {array.shape[1]} != expected {dim}")
+    if array.shape[0] == 0:
+        raise SAICInputError(path, where, "zero regions")
+    if not np.isfinite(array).all():
+        raise SAICInputError(path, where, "features contain NaN or Inf")

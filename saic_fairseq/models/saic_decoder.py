@@ -1,0 +1,105 @@
+"""The one SAIC decoder that plays AIC, NAIC, Outliner and Filler (shared parameters)."""
+import math
+
+import torch
+import torch.nn.functional as F
+from fairseq.models import FairseqIncrementalDecoder
+from fairseq.modules import SinusoidalPositionalEmbedding
+from torch import nn
+
+from saic_fairseq.modules.saic_decoder_layer import SAICDecoderLayer
+
+#: self-attention layouts: "causal" (AIC, Outliner) or "bidirectional" (NAIC, Filler)
+CAUSAL, BIDIRECTIONAL = "causal", "bidirectional"
+
+
+class SAICDecoder(FairseqIncrementalDecoder):
+    """Transformer decoder with relative-position self-attention and a length head.
+
+    What the caller decides, per call: the sentence ``positions`` of the input tokens
+    (0, 1, 2, ... by default; 0, k, 2k, ... for the Outliner) and the self-attention layout
+    (``"causal"``, ``"bidirectional"``, or an explicit (T, T) additive mask).
+    """
+
+    def __init__(self, args, dictionary, embed_tokens):
+        super().__init__(dictionary)
+        dim = args.decoder_embed_dim
+        self.padding_idx = dictionary.pad()
+        self.dropout = args.dropout
+        self.max_target_positions = args.max_target_positions
+        self.embed_tokens = embed_tokens
+        self.embed_scale = math.sqrt(dim)
+        # sinusoidal: any sentence position (the Outliner's appended </s> sits past the end)
+        self.register_buffer(
+            "position_table",
+            SinusoidalPositionalEmbedding.get_embedding(args.max_target_positions + 64, dim),
+            persistent=False,
+        )
+        window = args.relative_window
+        self.layers = nn.ModuleList(
+            [
+                SAICDecoderLayer(
+                    dim, args.decoder_ffn_embed_dim, args.decoder_attention_heads, window,
+                    args.dropout, args.attention_dropout, args.activation_dropout,
+                )
+                for _ in range(args.decoder_layers)
+            ]
+        )
+        self.output_projection = nn.Linear(dim, len(dictionary), bias=False)
+        self.output_projection.weight = embed_tokens.weight
+        # length head for NAIC / IR-NAIC: mean-pooled image states -> number of words
+        self.length_head = nn.Linear(dim, args.max_target_positions + 1)
+
+    def forward(self, prev_output_tokens, encoder_out=None, incremental_state=None, positions=None,
+                self_attn_layout=CAUSAL, features_only=False, **unused):
+        """
+        Args:
+            prev_output_tokens: (B, T) input tokens (with a cache: every step so far).
+            encoder_out: the visual encoder's output dict.
+            positions: (T,) sentence positions of ``prev_output_tokens``; default 0..T-1.
+            self_attn_layout: "causal", "bidirectional" or a (T, T) additive mask.
+        Returns:
+            ((B, T', V) logits, {"attn": None}); T' = 1 with a cache, else T.
+        """
+        if positions is None:
+            positions = torch.arange(prev_output_tokens.size(1), device=prev_output_tokens.device)
+        if incremental_state is not None:
+            prev_output_tokens, positions = prev_output_tokens[:, -1:], positions[-1:]
+        x = self.embed_scale * self.embed_tokens(prev_output_tokens) + self.position_table[positions]
+        x = F.dropout(x, self.dropout, self.training).transpose(0, 1)
+        tgt_len = x.size(0)
+        padding_mask = prev_output_tokens.eq(self.padding_idx)
+        if incremental_state is not None or not padding_mask.any():
+            padding_mask = None
+        if isinstance(self_attn_layout, torch.Tensor):
+            attn_mask = self_attn_layout
+        elif self_attn_layout == CAUSAL and incremental_state is None:
+            attn_mask = torch.triu(x.new_full((tgt_len, tgt_len), float("-inf")), 1)
+        elif self_attn_layout in (CAUSAL, BIDIRECTIONAL):
+            attn_mask = None
+        else:
+            raise ValueError(f"unknown self-attention layout {self_attn_layout!r}")
+        enc = encoder_out["encoder_out"][0]
+        enc_mask = encoder_out["encoder_padding_mask"][0] if encoder_out["encoder_padding_mask"] else None
+        for layer in self.layers:
+            x = layer(x, positions, enc, enc_mask, attn_mask, padding_mask, incremental_state)
+        x = x.transpose(0, 1)
+        if features_only:
+            return x, {"attn": None}
+        return self.output_projection(x), {"attn": None}
+
+    def length_logits(self, encoder_out):
+        """(B, max_target_positions + 1) logits over the number of caption words."""
+        enc = encoder_out["encoder_out"][0]  # (S, B, C)
+        keep = (~encoder_out["encoder_padding_mask"][0]).t().unsqueeze(-1).type_as(enc)
+        pooled = (enc * keep).sum(0) / keep.sum(0).clamp(min=1)
+        return self.length_head(pooled)
+
+    def set_beam_size(self, beam_size):
+        """Deliberately not passed on to the cross-attention modules: with a beam size set,
+        fairseq's MultiheadAttention assumes every batch is grouped beam by beam, which the
+        Filler's batches (top M_fill of M_out outlines) are not. Caching cross-attention keys
+        per hypothesis instead costs little memory and keeps every decoding path exact."""
+
+    def max_positions(self):
+        return self.max_target_positions

@@ -1,0 +1,99 @@
+"""``saic_transformer``: visual encoder + one decoder for AIC, NAIC, Outliner and Filler.
+
+Architectures: ``saic_base`` (the paper: 6 + 6 layers, d 512, ffn 2048, 8 heads) and
+``saic_tiny`` (tests and the CPU demo).
+"""
+from fairseq.models import FairseqEncoderDecoderModel, register_model, register_model_architecture
+from torch import nn
+
+from saic_fairseq.models.saic_decoder import SAICDecoder
+from saic_fairseq.models.visual_encoder import VisualEncoder
+
+
+@register_model("saic_transformer")
+class SAICTransformerModel(FairseqEncoderDecoderModel):
+    """Semi-autoregressive image captioner (paper Sec. 4.1)."""
+
+    def __init__(self, args, encoder, decoder):
+        super().__init__(encoder, decoder)
+        self.args = args
+        self.num_updates = 0
+
+    @staticmethod
+    def add_args(parser):
+        parser.add_argument("--encoder-layers", type=int, metavar="N")
+        parser.add_argument("--decoder-layers", type=int, metavar="N")
+        parser.add_argument("--encoder-embed-dim", type=int, metavar="D")
+        parser.add_argument("--decoder-embed-dim", type=int, metavar="D")
+        parser.add_argument("--encoder-ffn-embed-dim", type=int, metavar="D")
+        parser.add_argument("--decoder-ffn-embed-dim", type=int, metavar="D")
+        parser.add_argument("--encoder-attention-heads", type=int, metavar="N")
+        parser.add_argument("--decoder-attention-heads", type=int, metavar="N")
+        parser.add_argument("--dropout", type=float, metavar="P")
+        parser.add_argument("--attention-dropout", type=float, metavar="P")
+        parser.add_argument("--activation-dropout", type=float, metavar="P")
+        parser.add_argument(
+            "--relative-window", type=int, metavar="W",
+            help="clip distance w of the relative positions (default: the task's --group-size); "
+            "keep it equal between the AIC teacher and the SAIC model fine-tuned from it",
+        )
+        parser.add_argument("--use-boxes", action="store_true", help="add projected region boxes to the features")
+
+    @classmethod
+    def build_model(cls, args, task):
+        base_architecture(args)
+        if args.relative_window is None:
+            args.relative_window = task.cfg.group_size
+        args.max_target_positions = task.cfg.max_target_positions
+        if args.encoder_embed_dim != args.decoder_embed_dim:
+            raise ValueError("--encoder-embed-dim and --decoder-embed-dim must be equal")
+        dictionary = task.target_dictionary
+        embed_tokens = nn.Embedding(len(dictionary), args.decoder_embed_dim, dictionary.pad())
+        nn.init.normal_(embed_tokens.weight, mean=0, std=args.decoder_embed_dim**-0.5)
+        nn.init.constant_(embed_tokens.weight[dictionary.pad()], 0)
+        encoder = VisualEncoder(args, task.feature_dim)
+        decoder = SAICDecoder(args, dictionary, embed_tokens)
+        return cls(args, encoder, decoder)
+
+    def forward(self, features, padding_mask, prev_output_tokens, boxes=None, **decoder_kwargs):
+        """Teacher-forced AIC pass (what fairseq's own criteria call): (B, T, V) logits."""
+        encoder_out = self.encoder(features, padding_mask=padding_mask, boxes=boxes)
+        return self.decoder(prev_output_tokens, encoder_out=encoder_out, **decoder_kwargs)
+
+    def set_num_updates(self, num_updates):
+        """The curriculum (p_g) reads the update number from here; restored on resume."""
+        self.num_updates = num_updates
+        super().set_num_updates(num_updates)
+
+
+def _defaults(args, **values):
+    for name, value in values.items():
+        setattr(args, name, getattr(args, name, None) if getattr(args, name, None) is not None else value)
+
+
+@register_model_architecture("saic_transformer", "saic_base")
+def base_architecture(args):
+    _defaults(
+        args,
+        encoder_layers=6, decoder_layers=6,
+        encoder_embed_dim=512, decoder_embed_dim=512,
+        encoder_ffn_embed_dim=2048, decoder_ffn_embed_dim=2048,
+        encoder_attention_heads=8, decoder_attention_heads=8,
+        dropout=0.1, attention_dropout=0.1, activation_dropout=0.1,
+        relative_window=None, use_boxes=False,
+    )
+    # what fairseq's TransformerEncoderLayer reads from args
+    _defaults(args, encoder_normalize_before=False, activation_fn="relu", relu_dropout=args.activation_dropout)
+
+
+@register_model_architecture("saic_transformer", "saic_tiny")
+def saic_tiny(args):
+    _defaults(
+        args,
+        encoder_layers=1, decoder_layers=2,
+        encoder_embed_dim=64, decoder_embed_dim=64,
+        encoder_ffn_embed_dim=128, decoder_ffn_embed_dim=128,
+        encoder_attention_heads=4, decoder_attention_heads=4,
+        dropout=0.1, attention_dropout=0.0, activation_dropout=0.0,
+    )
+    base_architecture(args)

@@ -1,0 +1,1 @@
+"""Building blocks of the SAIC network (attention with relative positions, layers, layouts)."""

@@ -1,0 +1,156 @@
+"""``saic_captioning``: captions of images, read from the data directory of DESIGN.md.
+
+    DATA/dict.txt, DATA/{split}.bin/.idx   (fairseq-preprocess --only-source)
+    DATA/{split}.ids                       image id of every caption line
+    DATA/{split}.distill.bin/.idx/.ids     optional teacher captions (hybrid distillation)
+    --features FILE.h5                     image features, read lazily
+
+The decoding mode of ``fairseq-generate`` is chosen here (``--decoding``), since fairseq's
+generation config takes no new flags.
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from fairseq.data import Dictionary, data_utils
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II
+
+from saic_fairseq.data.image_caption_dataset import ImageCaptionDataset
+from saic_fairseq.errors import SAICInputError
+from saic_fairseq.features.feature_store import FeatureStore
+
+logger = logging.getLogger(__name__)
+
+DECODING_MODES = ChoiceEnum(["aic", "saic", "naic", "ir-naic"])
+MASK, BOG = "<mask>", "<bog>"
+
+
+@dataclass
+class SAICCaptioningConfig(FairseqDataclass):
+    data: str = field(default="", metadata={"help": "data directory (dict.txt, {split}.bin/.idx/.ids)"})
+    features: str = field(default="", metadata={"help": "HDF5 file of image features (one entry per image id)"})
+    max_target_positions: int = field(default=64, metadata={"help": "longest caption (tokens with </s>)"})
+    group_size: int = field(default=4, metadata={"help": "k: words per group (Outliner writes the first of each)"})
+    decoding: DECODING_MODES = field(default="saic", metadata={"help": "generation mode"})
+    outline_beam: int = field(default=1, metadata={"help": "M_out: Outliner beam (saic)"})
+    fill_beam: int = field(
+        default=1, metadata={"help": "M_fill: outlines filled (saic, <= M_out); length candidates (naic, ir-naic)"}
+    )
+    iterations: int = field(default=5, metadata={"help": "I: mask-predict iterations (ir-naic)"})
+    unique_images: bool = field(
+        default=False, metadata={"help": "one sample per image (its first caption line): for generation"}
+    )
+    seed: int = II("common.seed")
+
+
+def read_image_ids(path, expected_lines=None):
+    """The ``{split}.ids`` file: one integer image id per line."""
+    if not os.path.exists(path):
+        raise SAICInputError(path, None, "image-id file does not exist")
+    ids = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                ids.append(int(line.strip()))
+            except ValueError:
+                raise SAICInputError(path, f"line {number}", f"not an image id: {line.strip()!r}")
+    if expected_lines is not None and len(ids) != expected_lines:
+        raise SAICInputError(path, None, f"{len(ids)} image ids for {expected_lines} caption lines")
+    return np.asarray(ids, dtype=np.int64)
+
+
+@register_task("saic_captioning", dataclass=SAICCaptioningConfig)
+class SAICCaptioningTask(FairseqTask):
+    """Image captioning with one model and four decoding modes (aic, saic, naic, ir-naic)."""
+
+    cfg: SAICCaptioningConfig
+
+    def __init__(self, cfg, dictionary, store):
+        super().__init__(cfg)
+        self.dictionary = dictionary
+        self.store = store
+        self.mask_idx = dictionary.index(MASK)
+        self.bog_idx = dictionary.index(BOG)
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        dictionary = cls.load_dictionary(os.path.join(cfg.data, "dict.txt"))
+        if not cfg.features:
+            raise SAICInputError("--features", None, "give the HDF5 feature file of the images")
+        store = FeatureStore(cfg.features)
+        logger.info(f"dictionary: {len(dictionary)} types; features: {cfg.features} (width {store.dim})")
+        return cls(cfg, dictionary, store)
+
+    @classmethod
+    def load_dictionary(cls, filename):
+        """fairseq's dictionary plus ``<mask>`` and ``<bog>``, added the same way at train and
+        generate time so the embedding sizes of checkpoint and model always agree."""
+        if not os.path.exists(filename):
+            raise SAICInputError(filename, None, "dictionary not found: run fairseq-preprocess first")
+        dictionary = Dictionary.load(filename)
+        dictionary.add_symbol(MASK)
+        dictionary.add_symbol(BOG)
+        return dictionary
+
+    @property
+    def feature_dim(self):
+        return self.store.dim
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        prefix = os.path.join(self.cfg.data, split)
+        captions = data_utils.load_indexed_dataset(prefix, self.dictionary)
+        if captions is None:
+            raise SAICInputError(prefix + ".bin", None, f"binarized split {split!r} not found")
+        image_ids = read_image_ids(prefix + ".ids", expected_lines=len(captions))
+        self.store.check_has(image_ids, prefix + ".ids")
+        distill, distill_index = self._load_distillation(prefix, image_ids)
+        lines = np.arange(len(captions))
+        if self.cfg.unique_images:
+            _, first = np.unique(image_ids, return_index=True)
+            lines = np.sort(first)
+        self.datasets[split] = ImageCaptionDataset(
+            captions, image_ids, self.store, self.bog_idx, self.dictionary.pad(),
+            distill=distill, distill_index=distill_index, lines=lines, shuffle=(split == "train"),
+        )
+        logger.info(f"{split}: {len(lines)} captions of {len(np.unique(image_ids))} images"
+                    + (", with teacher captions" if distill is not None else ""))
+
+    def _load_distillation(self, prefix, image_ids):
+        """Teacher captions, aligned to caption lines: line by line when the id files agree,
+        else the teacher caption of the same image."""
+        if not os.path.exists(prefix + ".distill.bin"):
+            return None, None
+        distill = data_utils.load_indexed_dataset(prefix + ".distill", self.dictionary)
+        distill_ids = read_image_ids(prefix + ".distill.ids", expected_lines=len(distill))
+        if np.array_equal(distill_ids, image_ids):
+            return distill, np.arange(len(image_ids))
+        row_of_image = {}
+        for row, image_id in enumerate(distill_ids.tolist()):
+            row_of_image.setdefault(image_id, row)
+        index = np.empty(len(image_ids), dtype=np.int64)
+        for line, image_id in enumerate(image_ids.tolist()):
+            if image_id not in row_of_image:
+                raise SAICInputError(prefix + ".distill.ids", None, f"no teacher caption for image id {image_id} "
+                                     f"(line {line + 1} of {prefix}.ids)")
+            index[line] = row_of_image[image_id]
+        return distill, index
+
+    def max_positions(self):
+        return self.cfg.max_target_positions
+
+    @property
+    def source_dictionary(self):
+        return None
+
+    @property
+    def target_dictionary(self):
+        return self.dictionary
+
+    def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
+        """The generator of ``--decoding``; ``args`` is fairseq's generation config (beam, ...)."""
+        from saic_fairseq.generators import build_caption_generator
+
+        return build_caption_generator(self, models, args)
