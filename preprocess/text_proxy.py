@@ -11,16 +11,10 @@ saic_fairseq/data/text_proxy.py.
 """
 import argparse
 import logging
-import os
-
-import numpy as np
-from tqdm import tqdm
 
 from preprocess.cli import run
-from saic_fairseq.data.coco_captions import write_caption_split
 from saic_fairseq.data.karpathy_split import build_karpathy_style_split
-from saic_fairseq.data.text_proxy import hold_out_one_caption, proxy_features
-from saic_fairseq.features.feature_writer import FeatureWriter
+from saic_fairseq.data.text_proxy import write_text_proxy
 
 logger = logging.getLogger("preprocess.text_proxy")
 
@@ -35,18 +29,10 @@ def main(argv=None):
     parser.add_argument("--noise", type=float, default=0.5, help="std of the noise added to each word vector")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    wanted = {"train": args.train_images, "valid": args.valid_images, "test": args.test_images}
-    rng = np.random.default_rng(args.seed)
-    splits = {}
-    for name, images in build_karpathy_style_split(seed=args.seed).items():
-        pick = np.sort(rng.choice(len(images), min(wanted[name], len(images)), replace=False))
-        splits[name] = hold_out_one_caption([images[i] for i in pick], args.seed)
-    with FeatureWriter(os.path.join(args.out, "features.h5"), args.dim, source="text proxy") as writer:
-        for name, (images, held) in splits.items():
-            for image in tqdm(images, desc=f"proxy features ({name})"):
-                writer.add(image.image_id, proxy_features(held[image.image_id], args.dim, args.seed, args.noise, rng))
-    for name, (images, _) in splits.items():
-        write_caption_split(args.out, name, images)
+    counts = {"train": args.train_images, "valid": args.valid_images, "test": args.test_images}
+    written = write_text_proxy(args.out, build_karpathy_style_split(seed=args.seed), counts, args.dim, args.noise,
+                               args.seed)
+    for name, images in written.items():
         logger.info(f"{name}: {len(images)} images, {sum(len(i.captions) for i in images)} captions")
 
 

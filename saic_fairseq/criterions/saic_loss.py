@@ -103,23 +103,29 @@ class SAICLoss(FairseqCriterion):
         loss, nll = label_smoothed_nll_loss(lprobs, target.view(-1, 1), self.eps, ignore_index=self.padding_idx)
         return loss, nll, int(target.ne(self.padding_idx).sum())
 
+    def plan(self, sample, num_updates, training):
+        """Who trains what: (targets, AIC/NAIC rows, Outliner/Filler rows, p_g or None).
+
+        Seeded by (seed, update, first sample id), so a resumed or repeated run draws the
+        same plan, and the curriculum follows the restored update number.
+        """
+        bsz = sample["target"].size(0)
+        if not training:
+            everyone = list(range(bsz))
+            return [t[t.ne(self.padding_idx)] for t in sample["target"]], everyone, everyone, None
+        rng = np.random.default_rng([self.seed, num_updates, int(sample["id"][0])])
+        p_g = self.group_probability(num_updates)
+        targets = self._targets(sample, rng)
+        grouped = rng.random(bsz) < p_g
+        return targets, np.flatnonzero(~grouped).tolist(), np.flatnonzero(grouped).tolist(), p_g
+
     def forward(self, model, sample, reduce=True):
         net_input = sample["net_input"]
-        num_updates = getattr(model, "num_updates", 0)
-        rng = np.random.default_rng([self.seed, num_updates, int(sample["id"][0])])
+        targets, plain, group, p_g = self.plan(sample, getattr(model, "num_updates", 0), model.training)
         encoder_out = model.encoder(net_input["features"], net_input["padding_mask"], net_input.get("boxes"))
-        bsz = sample["target"].size(0)
-        if model.training:
-            p_g = self.group_probability(num_updates)
-            targets = self._targets(sample, rng)
-            grouped = rng.random(bsz) < p_g
-            plain = [i for i in range(bsz) if not grouped[i]]
-            group = [i for i in range(bsz) if grouped[i]]
-        else:
-            targets = [t[t.ne(self.padding_idx)] for t in sample["target"]]
-            plain = group = list(range(bsz))
+        bsz = len(targets)
         log = {"nsentences": bsz, "ntokens": sample["ntokens"]}
-        if model.training:
+        if p_g is not None:
             log.update(p_g_sum=p_g * bsz, p_g_count=bsz)
         loss = nll_loss = 0.0
         sample_size = 0

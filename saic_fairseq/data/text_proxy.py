@@ -41,3 +41,27 @@ def hold_out_one_caption(images, seed):
         keep = [j for j in range(len(image.captions)) if j != pick]
         kept.append(CaptionedImage(image.image_id, [image.captions[j] for j in keep], [image.tokens[j] for j in keep]))
     return kept, held
+
+
+def write_text_proxy(out_dir, splits, counts, dim=64, noise=0.5, seed=1):
+    """Sample ``counts[split]`` images of each split, hold out one caption each, and write
+    ``features.h5`` plus the caption split files into ``out_dir``. Returns {split: images}."""
+    import os
+
+    from tqdm import tqdm
+
+    from saic_fairseq.data.coco_captions import write_caption_split
+    from saic_fairseq.features.feature_writer import FeatureWriter
+
+    rng = np.random.default_rng(seed)
+    chosen = {}
+    for name, images in splits.items():
+        pick = np.sort(rng.choice(len(images), min(counts[name], len(images)), replace=False))
+        chosen[name] = hold_out_one_caption([images[i] for i in pick], seed)
+    with FeatureWriter(os.path.join(out_dir, "features.h5"), dim, source="text proxy") as writer:
+        for name, (images, held) in chosen.items():
+            for image in tqdm(images, desc=f"proxy features ({name})"):
+                writer.add(image.image_id, proxy_features(held[image.image_id], dim, seed, noise, rng))
+    for name, (images, _) in chosen.items():
+        write_caption_split(out_dir, name, images)
+    return {name: images for name, (images, _) in chosen.items()}

@@ -36,7 +36,7 @@ class FeatureStore:
         self._handle = None
         self._pid = None
         handle = self._file()
-        first = next((k for k in handle.keys() if k != "boxes"), None)
+        first = next((k for k in handle.keys() if k != "boxes" and not k.endswith("_boxes")), None)
         if first is None:
             raise SAICInputError(self.path, None, "feature file holds no image")
         self.flat_layout = first.endswith("_features")

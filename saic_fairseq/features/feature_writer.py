@@ -55,3 +55,13 @@ class FeatureWriter:
             self._h5.attrs["feature_dim"] = self.dim
         self._h5.close()
         return self._atomic.__exit__(exc_type, exc, tb)
+
+
+def write_features(path, records, source, total=None):
+    """Write ``(image_id, features, boxes, where)`` records to ``path`` (all or nothing)."""
+    from tqdm import tqdm
+
+    with FeatureWriter(path, source=source) as writer:
+        for image_id, features, boxes, where in tqdm(records, total=total, desc=f"features -> {path}"):
+            writer.add(image_id, features, boxes, where=where)
+    return writer.count

@@ -1,5 +1,7 @@
 """The Outliner seen as an ordinary left-to-right model, so fairseq's SequenceGenerator can
 run its beam search: step t sits at sentence position t * k (DESIGN.md)."""
+import math
+
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIncrementalDecoder
 
 from saic_fairseq.modules.outliner_filler_layout import OutlinerFillerLayout
@@ -42,7 +44,7 @@ class OutlinerDecoder(FairseqIncrementalDecoder):
         self.decoder.set_beam_size(beam_size)
 
     def max_positions(self):
-        return self.decoder.max_positions() // self.k + 1
+        return math.ceil(self.decoder.max_positions() / self.k)
 
 
 class OutlinerModel(FairseqEncoderDecoderModel):

@@ -1,0 +1,31 @@
+# make install   virtual environment .venv with torch (CPU 2.13.0 here), fairseq-fixed and the plugin
+# make test      the test suite (what CI runs)
+# make demo      the main job on the bundled text-proxy data
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+FAIRSEQ ?= fairseq-fixed==0.12.3.1
+BIN = $(VENV)/bin
+
+.PHONY: install test demo clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip setuptools wheel
+	# torch first, pinned: fairseq-fixed's build imports it, and a bare requirement can pull a CUDA build
+	$(BIN)/pip install $(TORCH) numpy cython
+	# --no-deps: its metadata asks for torchaudio (never imported here); setup.py lists its real needs
+	$(BIN)/pip install --no-deps --no-build-isolation $(FAIRSEQ)
+	$(BIN)/pip install -e ".[images,data,dev]"
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+demo: install
+	PATH=$(CURDIR)/$(BIN):$$PATH bash examples/text_proxy/run.sh
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,100 @@
+"""Shared fixtures: a small real text-proxy data set (COCO captions from the installed
+packages), binarized by the real fairseq-preprocess, and tiny random models on it."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+USER_DIR = os.path.join(REPO, "saic_fairseq")
+BIN = os.path.dirname(sys.executable)
+
+
+def fairseq_cli(name, *args, check=True, env=None, timeout=600):
+    """Run a fairseq console script (fairseq-train, ...) of this environment; returns the result."""
+    result = subprocess.run([os.path.join(BIN, name), *map(str, args)], capture_output=True, text=True,
+                            env=env, timeout=timeout, cwd=REPO)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{name} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def binarize(data_dir):
+    fairseq_cli("fairseq-preprocess", "--only-source", "--trainpref", f"{data_dir}/train.txt",
+                "--validpref", f"{data_dir}/valid.txt", "--testpref", f"{data_dir}/test.txt",
+                "--destdir", data_dir, "--thresholdsrc", "2", "--workers", "1")
+
+
+@pytest.fixture(scope="session")
+def karpathy_split():
+    from saic_fairseq.data.karpathy_split import build_karpathy_style_split
+
+    return build_karpathy_style_split(seed=1)
+
+
+@pytest.fixture(scope="session")
+def proxy_data(tmp_path_factory, karpathy_split):
+    """A small binarized text-proxy data directory (features.h5 inside)."""
+    from saic_fairseq.data.text_proxy import write_text_proxy
+
+    out = str(tmp_path_factory.mktemp("proxy"))
+    write_text_proxy(out, karpathy_split, {"train": 300, "valid": 30, "test": 30}, dim=16, seed=1)
+    binarize(out)
+    return out
+
+
+def setup_task_and_model(data_dir, group_size=4, extra=(), seed=0):
+    """(task, model, criterion, cfg) built through fairseq's own option parsing and registries."""
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    parser = options.get_training_parser()
+    args = options.parse_args_and_arch(parser, [
+        data_dir, "--user-dir", USER_DIR, "--task", "saic_captioning", "--features",
+        os.path.join(data_dir, "features.h5"), "--arch", "saic_tiny", "--group-size", str(group_size),
+        "--criterion", "saic_loss", "--max-update", "100", "--p-hybr", "1", *extra,
+    ])
+    cfg = convert_namespace_to_omegaconf(args)
+    torch.manual_seed(seed)
+    task = tasks.setup_task(cfg.task)
+    model = task.build_model(cfg.model)
+    criterion = task.build_criterion(cfg.criterion)
+    return task, model, criterion, cfg
+
+
+def first_batch(task, split="test", batch_size=8):
+    task.load_dataset(split)
+    itr = task.get_batch_iterator(task.dataset(split), max_sentences=batch_size, max_positions=task.max_positions(),
+                                  seed=1).next_epoch_itr(shuffle=False)
+    return next(iter(itr))
+
+
+@pytest.fixture(scope="session")
+def trained_state(proxy_data):
+    """A tiny model trained for a few hundred updates by saic_loss in-process (fixed p_g 0.5),
+    so that it ends captions at different lengths: the state dict, and the losses seen."""
+    task, model, criterion, _ = setup_task_and_model(
+        proxy_data, group_size=3, extra=["--relative-window", "3", "--fixed-p-g", "0.5"])
+    task.load_dataset("train")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    model.train()
+    for epoch in range(3):
+        itr = task.get_batch_iterator(task.dataset("train"), max_sentences=64, seed=epoch).next_epoch_itr(shuffle=True)
+        for step, sample in enumerate(itr):
+            model.set_num_updates(len(losses))
+            loss, sample_size, _ = criterion(model, sample)
+            optimizer.zero_grad()
+            (loss / sample_size).backward()
+            optimizer.step()
+            losses.append(float(loss) / sample_size)
+    return model.state_dict(), losses
+
+
+def trained_task_and_model(proxy_data, trained_state, group_size, extra=()):
+    """The trained tiny model under a task of another group size (same window 3)."""
+    task, model, _, _ = setup_task_and_model(proxy_data, group_size, extra=["--relative-window", "3", *extra])
+    model.load_state_dict(trained_state[0])
+    return task, model.eval()

@@ -1,0 +1,112 @@
+"""The four decoding modes: SAIC k = 1 is exactly AIC; batching changes nothing; the
+Outliner + Filler merge cuts at </s> and scores by eq. 10; every mode returns fairseq's format."""
+import argparse
+
+import pytest
+import torch
+
+from conftest import first_batch, setup_task_and_model, trained_task_and_model
+from saic_fairseq.generators import build_caption_generator, layout_of
+from saic_fairseq.generators.decoder_call_counter import DecoderCallCounter
+
+
+def gen_args(beam):
+    return argparse.Namespace(beam=beam, max_len_a=0, max_len_b=200, min_len=1, unnormalized=False, lenpen=1.0,
+                              unkpen=0.0, temperature=1.0, no_repeat_ngram_size=0)
+
+
+@pytest.fixture(scope="module")
+def k1(proxy_data, trained_state):
+    return trained_task_and_model(proxy_data, trained_state, 1, ["--outline-beam", "4", "--fill-beam", "4"])
+
+
+@pytest.fixture(scope="module")
+def k3(proxy_data, trained_state):
+    return trained_task_and_model(proxy_data, trained_state, 3, ["--outline-beam", "4", "--fill-beam", "2"])
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_saic_with_k1_is_exactly_aic(k1, batch_size):
+    task, model = k1
+    sample = first_batch(task, batch_size=batch_size)
+    aic = build_caption_generator(task, [model], gen_args(4), decoding="aic").generate([model], sample)
+    saic = build_caption_generator(task, [model], gen_args(4), decoding="saic").generate([model], sample)
+    lengths = set()
+    for a_hypos, s_hypos in zip(aic, saic):
+        assert len(a_hypos) == len(s_hypos) == 4
+        for a, s in zip(a_hypos, s_hypos):
+            assert a["tokens"].tolist() == s["tokens"].tolist()
+            assert float(a["score"]) == float(s["score"])
+            assert torch.equal(a["positional_scores"], s["positional_scores"])
+            lengths.add(len(a["tokens"]))
+    if batch_size > 1:
+        assert len(lengths) > 1, "hypotheses of one length only: the test would not see mixed-length beams"
+
+
+def test_saic_batch_equals_one_by_one(k3):
+    task, model = k3
+    sample = first_batch(task, batch_size=6)
+    generator = build_caption_generator(task, [model], gen_args(1), decoding="saic")
+    batched = generator.generate([model], sample)
+    for row in range(6):
+        single = {
+            "id": sample["id"][row : row + 1],
+            "net_input": {key: None if value is None else value[row : row + 1]
+                          for key, value in sample["net_input"].items()},
+        }
+        regions = int((~single["net_input"]["padding_mask"]).sum())
+        for key in ("features", "padding_mask"):
+            single["net_input"][key] = single["net_input"][key][:, :regions]
+        alone = generator.generate([model], single)[0]
+        assert [h["tokens"].tolist() for h in alone] == [h["tokens"].tolist() for h in batched[row]]
+        torch.testing.assert_close(torch.stack([h["score"] for h in alone]),
+                                   torch.stack([h["score"] for h in batched[row]]), atol=1e-4, rtol=0)
+
+
+def test_fill_merges_outline_and_filler_and_cuts_at_first_eos(k3):
+    task, model = k3
+    generator = build_caption_generator(task, [model], gen_args(1), decoding="saic")
+    lay = layout_of(task)
+    eos, a, d = lay.eos, 10, 13
+    outline = {"tokens": torch.tensor([a, d, eos]), "score": torch.tensor(-6.0 / 3),
+               "positional_scores": torch.tensor([-1.0, -2.0, -3.0])}
+    filler_input = lay.filler_input(torch.tensor([a, d]))  # a M M d M M
+    fill_tokens = torch.tensor([99, 11, eos, 99, 12, 12])  # </s> inside the first group
+    fill_scores = torch.tensor([-9.0, -0.5, -0.25, -9.0, -7.0, -7.0])
+    hypo = generator._finish(outline, fill_tokens, fill_scores, filler_input)
+    assert hypo["tokens"].tolist() == [a, 11, eos]
+    assert hypo["positional_scores"].tolist() == [-1.0, -0.5, -0.25]
+    # eq. 10: every Outliner term (3) + the Filler terms kept in the caption (2), / 5 tokens
+    assert float(hypo["score"]) == pytest.approx((-6.0 - 0.75) / 5)
+
+
+@pytest.mark.parametrize("mode", ["aic", "saic", "naic", "ir-naic"])
+def test_every_mode_returns_fairseq_hypotheses(k3, mode):
+    task, model = k3
+    sample = first_batch(task, batch_size=5)
+    generator = build_caption_generator(task, [model], gen_args(2), decoding=mode)
+    with DecoderCallCounter(model.decoder) as calls:
+        hypos = generator.generate([model], sample)
+    assert len(hypos) == 5
+    forbidden = {task.bog_idx, task.mask_idx, task.target_dictionary.pad()}
+    for sentence in hypos:
+        best = sentence[0]
+        tokens = best["tokens"]
+        assert tokens.dim() == 1 and tokens[-1] == task.target_dictionary.eos()
+        assert not forbidden & set(tokens.tolist())
+        assert tokens[:-1].ne(task.target_dictionary.eos()).all()
+        assert best["positional_scores"].shape == tokens.shape
+        assert [float(h["score"]) for h in sentence] == sorted((float(h["score"]) for h in sentence), reverse=True)
+    if mode == "naic":
+        assert calls.count == 1
+    elif mode == "ir-naic":
+        assert calls.count == task.cfg.iterations
+    elif mode == "saic":
+        longest = max(len(s[0]["tokens"]) for s in hypos)
+        assert calls.count <= -(-longest // 3) + 2 + 1  # outline steps + one Filler pass
+
+
+def test_fill_beam_larger_than_outline_beam_is_refused(proxy_data):
+    task, model, _, _ = setup_task_and_model(proxy_data, extra=["--outline-beam", "1", "--fill-beam", "2"])
+    with pytest.raises(ValueError, match="--fill-beam .2. must not exceed --outline-beam .1."):
+        build_caption_generator(task, [model], gen_args(1), decoding="saic")

@@ -1,0 +1,67 @@
+"""Token layouts of DESIGN.md for k = 1..4, lengths that are and are not multiples of k."""
+import pytest
+import torch
+
+from saic_fairseq.modules.outliner_filler_layout import OutlinerFillerLayout
+
+PAD, EOS, BOG, MASK = 1, 2, 50, 51
+M, P, E = MASK, PAD, EOS  # shorthand in the tables below
+a, b, c, d, e = 10, 11, 12, 13, 14
+
+
+def layout(k):
+    return OutlinerFillerLayout(k, bog=BOG, mask=MASK, eos=EOS, pad=PAD)
+
+
+# (k, target words, outline, filler input, filler target)
+CASES = [
+    (2, [a, b, c, d], [a, c, E], [a, M, c, M], [P, b, P, d]),           # N = 4 = 2k: </s> is group-first
+    (2, [a, b, c], [a, c, E], [a, M, c, M], [P, b, P, E]),              # </s> inside the last group
+    (3, [a, b, c, d], [a, d, E], [a, M, M, d, M, M], [P, b, c, P, E, P]),  # </s> mid-group, pad after it
+    (3, [a, b, c, d, e], [a, d, E], [a, M, M, d, M, M], [P, b, c, P, e, E]),
+    (4, [a, b, c, d], [a, E], [a, M, M, M], [P, b, c, d]),               # N = k: outline is one word
+    (4, [a], [a, E], [a, M, M, M], [P, E, P, P]),                        # one-word caption
+    (4, [a, b, c, d, e], [a, e, E], [a, M, M, M, e, M, M, M], [P, b, c, d, P, E, P, P]),
+    (1, [a, b, c], [a, b, c, E], [a, b, c], [P, P, P]),                  # k = 1: AIC, nothing to fill
+]
+
+
+@pytest.mark.parametrize("k, words, outline, filler_in, filler_out", CASES)
+def test_layouts(k, words, outline, filler_in, filler_out):
+    lay = layout(k)
+    y = torch.tensor(words + [EOS])
+    assert lay.outline(y).tolist() == outline
+    inp, out = lay.outliner_sample(y)
+    assert inp.tolist() == [BOG] + outline[:-1] and out.tolist() == outline
+    assert lay.outliner_positions(len(outline)).tolist() == [g * k for g in range(len(outline))]
+    inp, out = lay.filler_sample(y)
+    assert inp.tolist() == filler_in and out.tolist() == filler_out
+    assert len(filler_in) == k * (len(outline) - 1)
+
+
+def test_aic_and_naic_samples():
+    lay = layout(3)
+    y = torch.tensor([a, b, c, EOS])
+    inp, out = lay.aic_sample(y)
+    assert inp.tolist() == [BOG, a, b, c] and out.tolist() == [a, b, c, EOS]
+    inp, out = lay.naic_sample(y)
+    assert inp.tolist() == [MASK] * 3 and out.tolist() == [a, b, c]
+
+
+def test_k1_outliner_is_aic():
+    lay = layout(1)
+    y = torch.tensor([a, b, c, d, EOS])
+    assert [t.tolist() for t in lay.outliner_sample(y)] == [t.tolist() for t in lay.aic_sample(y)]
+
+
+def test_collate_pads_on_the_right():
+    lay = layout(2)
+    inputs, targets = lay.collate([lay.filler_sample(torch.tensor([a, EOS])),
+                                   lay.filler_sample(torch.tensor([a, b, c, d, EOS]))])
+    assert inputs.tolist() == [[a, M, P, P], [a, M, c, M]]
+    assert targets.tolist() == [[P, E, P, P], [P, b, P, d]]
+
+
+def test_group_size_must_be_positive():
+    with pytest.raises(ValueError, match="group size must be >= 1"):
+        layout(0)

@@ -1,0 +1,85 @@
+"""The criterion: curriculum schedule, group-aware split and hybrid sampling rates, parts
+logged, and training lowers the loss."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import first_batch, setup_task_and_model
+
+
+@pytest.fixture(scope="module")
+def setup(proxy_data):
+    return setup_task_and_model(proxy_data, group_size=4, extra=["--max-update", "1000", "--curriculum-lambda", "2"])
+
+
+def fake_sample(batch, raw_token=10, distill_token=20, first_id=0):
+    target = torch.full((batch, 4), raw_token)
+    target[:, -1] = 2
+    distill = torch.full((batch, 3), distill_token)
+    distill[:, -1] = 2
+    return {"id": torch.arange(first_id, first_id + batch), "target": target, "distill_target": distill}
+
+
+def test_curriculum_schedule(setup):
+    _, _, criterion, _ = setup
+    assert [criterion.group_probability(t) for t in (0, 250, 500, 1000, 1500)] == [0.0, 0.0625, 0.25, 1.0, 1.0]
+
+
+def test_group_aware_rate_follows_p_g_over_many_batches(setup):
+    _, _, criterion, _ = setup
+    criterion.p_hybr = 1.0
+    for update, p_g in ((250, 0.0625), (500, 0.25), (750, 0.5625)):
+        grouped = total = 0
+        for batch in range(200):
+            _, plain, group, p = criterion.plan(fake_sample(50, first_id=batch * 50), update, training=True)
+            assert p == p_g and sorted(plain + group) == list(range(50))
+            grouped, total = grouped + len(group), total + 50
+        assert abs(grouped / total - p_g) < 0.02
+
+
+def test_hybrid_distillation_rate(setup):
+    _, _, criterion, _ = setup
+    criterion.p_hybr = 0.3
+    raw = total = 0
+    for batch in range(200):
+        targets, _, _, _ = criterion.plan(fake_sample(50, first_id=batch * 50), 10, training=True)
+        raw += sum(int(t[0]) == 10 for t in targets)
+        total += len(targets)
+        assert all(t.tolist() in ([10, 10, 10, 2], [20, 20, 2]) for t in targets)
+    assert abs(raw / total - 0.3) < 0.02
+
+
+def test_plan_is_reproducible_and_validation_uses_everything(setup):
+    _, _, criterion, _ = setup
+    criterion.p_hybr = 0.5
+    a, b = criterion.plan(fake_sample(40), 300, True), criterion.plan(fake_sample(40), 300, True)
+    assert a[1:] == b[1:] and all(torch.equal(x, y) for x, y in zip(a[0], b[0]))
+    targets, plain, group, p_g = criterion.plan(fake_sample(5), 300, training=False)
+    assert plain == group == list(range(5)) and p_g is None and all(int(t[0]) == 10 for t in targets)
+
+
+def test_missing_teacher_captions_is_a_clear_error(setup):
+    task, _, criterion, _ = setup
+    criterion.p_hybr = 0.5
+    sample = fake_sample(4)
+    del sample["distill_target"]
+    with pytest.raises(ValueError, match=r"train.distill.bin: --p-hybr 0.5 < 1 needs teacher captions"):
+        criterion.plan(sample, 0, training=True)
+
+
+def test_every_part_is_logged(setup):
+    task, model, criterion, _ = setup
+    criterion.p_hybr = 1.0
+    sample = first_batch(task, split="valid", batch_size=8)
+    model.train()
+    model.set_num_updates(500)  # p_g = 0.25: both pairs occur in a batch of 8 (seeded)
+    _, sample_size, log = criterion(model, sample)
+    for part in ("aic", "naic", "outliner", "filler"):
+        assert log[f"{part}_ntokens"] > 0 and float(log[f"{part}_loss"]) > 0
+    assert sample_size == sum(log[f"{p}_ntokens"] for p in ("aic", "naic", "outliner", "filler"))
+    assert log["p_g_sum"] == pytest.approx(0.25 * 8)
+
+
+def test_training_lowers_the_loss(trained_state):
+    _, losses = trained_state
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
