@@ -100,6 +100,16 @@ class ImageCaptionDataset(FairseqDataset):
         order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
         return order[np.argsort(self.sizes[order], kind="mergesort")]
 
+    def batch_by_size(self, indices, max_tokens=None, max_sentences=None, required_batch_size_multiple=1):
+        """fairseq's batching, keeping the last batch: fairseq-fixed 0.12.3.1 drops a final
+        batch whose size is not a multiple of ``required_batch_size_multiple``, which would
+        silently leave test images uncaptioned and training captions unseen."""
+        batches = list(super().batch_by_size(indices, max_tokens, max_sentences, required_batch_size_multiple))
+        covered = sum(len(b) for b in batches)
+        if covered < len(indices):
+            batches.append(np.asarray(indices[covered:], dtype=np.int64))
+        return batches
+
     @property
     def supports_prefetch(self):
         return False
