@@ -33,6 +33,7 @@ setup(
         "sacrebleu",
         "pycocoevalcap==1.2",
         "tqdm",
+        "matplotlib",
     ]
     + FAIRSEQ_RUNTIME_NEEDS,
     extras_require={
@@ -47,6 +48,9 @@ setup(
         "dev": ["pytest", "pytest-timeout"],
     },
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "saic-evaluate=saic_fairseq.cli.evaluate:main",
+            "saic-benchmark=saic_fairseq.cli.benchmark:main",
+        ],
     },
 )

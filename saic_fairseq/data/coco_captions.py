@@ -9,8 +9,11 @@ plus one image-id list per split. Output per split, in one folder:
 """
 import collections
 import json
+import os
 import re
 import zipfile
+
+import numpy as np
 
 from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.errors import SAICInputError
@@ -132,8 +135,6 @@ def select_split(by_image, ids, source):
 
 def write_caption_split(out_dir, split, images):
     """Write ``{split}.txt``, ``{split}.ids`` and ``{split}.refs.json`` for ``images``."""
-    import os
-
     os.makedirs(out_dir, exist_ok=True)
     prefix = os.path.join(out_dir, split)
     with atomic_open(prefix + ".txt") as txt, atomic_open(prefix + ".ids") as ids:
@@ -145,6 +146,22 @@ def write_caption_split(out_dir, split, images):
         json.dump({str(image.image_id): image.captions for image in images}, refs)
 
 
+def read_image_ids(path, expected_lines=None):
+    """The ``{split}.ids`` file: one integer image id per line."""
+    if not os.path.exists(path):
+        raise SAICInputError(path, None, "image-id file does not exist")
+    ids = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                ids.append(int(line.strip()))
+            except ValueError:
+                raise SAICInputError(path, f"line {number}", f"not an image id: {line.strip()!r}")
+    if expected_lines is not None and len(ids) != expected_lines:
+        raise SAICInputError(path, None, f"{len(ids)} image ids for {expected_lines} caption lines")
+    return np.asarray(ids, dtype=np.int64)
+
+
 def coco_caption_files_in_jar(jar_path):
     """Openers for the COCO 2014 caption files that pycocoevalcap's SPICE jar carries."""
     names = ["coco/annotations/captions_train2014.json", "coco/annotations/captions_val2014.json"]
@@ -154,8 +171,6 @@ def coco_caption_files_in_jar(jar_path):
 
 def installed_spice_jar():
     """Path of pycocoevalcap's ``spice-1.0.jar`` (it holds the COCO 2014 caption files)."""
-    import os
-
     from pycocoevalcap.spice import spice
 
     return os.path.join(os.path.dirname(spice.__file__), "spice-1.0.jar")

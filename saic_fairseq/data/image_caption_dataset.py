@@ -31,6 +31,9 @@ class ImageCaptionDataset(FairseqDataset):
         self.distill_index = None if distill_index is None else np.asarray(distill_index)[self.lines]
         self.shuffle = shuffle
         self.sizes = np.asarray(captions.sizes, dtype=np.int64)[self.lines]
+        _, first = np.unique(self.image_ids, return_index=True)
+        self.first_of_image = np.zeros(len(self.lines), dtype=bool)
+        self.first_of_image[first] = True
 
     def __getitem__(self, index):
         line = int(self.lines[index])
@@ -39,6 +42,7 @@ class ImageCaptionDataset(FairseqDataset):
         item = {
             "id": index,
             "image_id": image_id,
+            "first_of_image": bool(self.first_of_image[index]),
             "features": torch.from_numpy(self.store.features(image_id)),
             "boxes": None if boxes is None else torch.from_numpy(boxes),
             "target": self.captions[line].long(),
@@ -76,6 +80,7 @@ class ImageCaptionDataset(FairseqDataset):
         batch_dict = {
             "id": torch.LongTensor([s["id"] for s in samples]),
             "image_id": torch.LongTensor([s["image_id"] for s in samples]),
+            "first_of_image": torch.BoolTensor([s["first_of_image"] for s in samples]),
             "nsentences": batch,
             "ntokens": sum(s["target"].numel() for s in samples),
             "net_input": {

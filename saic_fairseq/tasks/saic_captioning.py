@@ -18,8 +18,10 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II
 
+from saic_fairseq.data.coco_captions import read_image_ids
 from saic_fairseq.data.image_caption_dataset import ImageCaptionDataset
 from saic_fairseq.errors import SAICInputError
+from saic_fairseq.evaluation.generate_output import first_line_of_each_image
 from saic_fairseq.features.feature_store import FeatureStore
 
 logger = logging.getLogger(__name__)
@@ -43,23 +45,13 @@ class SAICCaptioningConfig(FairseqDataclass):
     unique_images: bool = field(
         default=False, metadata={"help": "one sample per image (its first caption line): for generation"}
     )
+    eval_cider: bool = field(
+        default=False,
+        metadata={"help": "caption the valid images with --decoding at every validation and log CIDEr-D "
+                  "(use --best-checkpoint-metric cider --maximize-best-checkpoint-metric)"},
+    )
     seed: int = II("common.seed")
-
-
-def read_image_ids(path, expected_lines=None):
-    """The ``{split}.ids`` file: one integer image id per line."""
-    if not os.path.exists(path):
-        raise SAICInputError(path, None, "image-id file does not exist")
-    ids = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                ids.append(int(line.strip()))
-            except ValueError:
-                raise SAICInputError(path, f"line {number}", f"not an image id: {line.strip()!r}")
-    if expected_lines is not None and len(ids) != expected_lines:
-        raise SAICInputError(path, None, f"{len(ids)} image ids for {expected_lines} caption lines")
-    return np.asarray(ids, dtype=np.int64)
+    valid_subset: str = II("dataset.valid_subset")
 
 
 @register_task("saic_captioning", dataclass=SAICCaptioningConfig)
@@ -109,8 +101,7 @@ class SAICCaptioningTask(FairseqTask):
         distill, distill_index = self._load_distillation(prefix, image_ids)
         lines = np.arange(len(captions))
         if self.cfg.unique_images:
-            _, first = np.unique(image_ids, return_index=True)
-            lines = np.sort(first)
+            lines = first_line_of_each_image(image_ids)
         self.datasets[split] = ImageCaptionDataset(
             captions, image_ids, self.store, self.bog_idx, self.dictionary.pad(),
             distill=distill, distill_index=distill_index, lines=lines, shuffle=(split == "train"),
@@ -137,6 +128,45 @@ class SAICCaptioningTask(FairseqTask):
                                      f"(line {line + 1} of {prefix}.ids)")
             index[line] = row_of_image[image_id]
         return distill, index
+
+    def valid_step(self, sample, model, criterion):
+        """fairseq's validation loss, plus the CIDEr-D of captions of each image's first line."""
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        if self.cfg.eval_cider:
+            total, count = self._cider_of_batch(model, sample)
+            logging_output["_cider_sum"], logging_output["_cider_count"] = total, count
+        return loss, sample_size, logging_output
+
+    def _cider_of_batch(self, model, sample):
+        from argparse import Namespace
+
+        from saic_fairseq.data.coco_captions import karpathy_tokenize, load_json
+        from saic_fairseq.evaluation.corpus_cider import CorpusCiderD
+
+        if getattr(self, "_cider", None) is None:
+            refs = load_json(os.path.join(self.cfg.data, f"{self.cfg.valid_subset.split(',')[0]}.refs.json"))
+            self._valid_refs = {k: [" ".join(karpathy_tokenize(r)) for r in v] for k, v in refs.items()}
+            self._cider = CorpusCiderD(self._valid_refs.values())
+            self._cider_generator = self.build_generator([model], Namespace(beam=1))
+        keep = sample["first_of_image"].nonzero().view(-1)
+        if keep.numel() == 0:
+            return 0.0, 0
+        sub = {"id": sample["id"][keep], "net_input": {k: None if v is None else v[keep]
+                                                       for k, v in sample["net_input"].items()}}
+        hypos = self.inference_step(self._cider_generator, [model], sub)
+        captions = [self.dictionary.string(h[0]["tokens"], extra_symbols_to_ignore={self.dictionary.eos()})
+                    for h in hypos]
+        refs = [self._valid_refs[str(int(i))] for i in sample["image_id"][keep]]
+        return float(self._cider.scores(captions, refs).sum()), len(captions)
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        count = sum(log.get("_cider_count", 0) for log in logging_outputs)
+        if count:
+            from fairseq import metrics
+
+            metrics.log_scalar("cider", 100 * sum(log.get("_cider_sum", 0) for log in logging_outputs) / count,
+                               count, round=2)
 
     def max_positions(self):
         return self.cfg.max_target_positions

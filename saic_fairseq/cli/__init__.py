@@ -1,0 +1,1 @@
+"""Console commands installed by setup.py: saic-evaluate, saic-benchmark, saic-caption."""

@@ -1,0 +1,76 @@
+"""saic-evaluate: COCO metrics of generated captions against all references of each image.
+
+    saic-evaluate --refs data/proxy/test.refs.json --captions generate-test.txt [--json scores.json]
+
+CAPTIONS is fairseq-generate output (the split's .ids file is found beside --refs, or give
+--ids) or plain ``image_id<TAB>caption`` lines.
+"""
+import argparse
+import json
+import os
+import sys
+
+from saic_fairseq.atomic_write import atomic_open
+from saic_fairseq.data.coco_captions import load_json, read_image_ids
+from saic_fairseq.errors import SAICInputError
+from saic_fairseq.evaluation.coco_metrics import METRICS, coco_scores
+from saic_fairseq.evaluation.generate_output import read_captions
+
+
+def evaluate_files(refs_path, captions_path, ids_path=None, spice=True):
+    """(scores, note, number of images) of a captions file against a refs.json file."""
+    references = load_json(refs_path)
+    if ids_path is None and refs_path.endswith(".refs.json"):
+        candidate = refs_path[: -len(".refs.json")] + ".ids"
+        ids_path = candidate if os.path.exists(candidate) else None
+    captions = read_captions(captions_path, read_image_ids(ids_path) if ids_path else None)
+    captions = {str(k): v for k, v in captions.items()}
+    for image_id in captions:
+        if image_id not in references:
+            raise SAICInputError(refs_path, f"image id {image_id}", f"no references for this image of {captions_path}")
+    scores, _, note = coco_scores(references, captions, spice=spice)
+    return scores, note, len(captions)
+
+
+def format_table(rows, columns):
+    """Plain-text table: rows are dicts; numbers printed with two decimals."""
+    cells = [[c for c in columns]] + [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(cell.rjust(w) if j else cell.ljust(w) for j, (cell, w) in enumerate(zip(row, widths)))
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="saic-evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--refs", required=True, help="{split}.refs.json")
+    parser.add_argument("--captions", required=True, help="fairseq-generate output or image_id<TAB>caption lines")
+    parser.add_argument("--ids", help="{split}.ids (default: beside --refs)")
+    parser.add_argument("--json", help="also write the scores here")
+    parser.add_argument("--no-spice", action="store_true", help="do not try SPICE")
+    args = parser.parse_args(argv)
+    try:
+        scores, note, count = evaluate_files(args.refs, args.captions, args.ids, spice=not args.no_spice)
+    except SAICInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    row = {"captions": args.captions, "images": count, **{m: 100 * scores[m] for m in METRICS if m in scores}}
+    print(format_table([row], ["captions", "images"] + [m for m in METRICS if m in scores]))
+    if note:
+        print(note)
+    if args.json:
+        with atomic_open(args.json) as handle:
+            json.dump({"images": count, "scores": scores, "note": note}, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

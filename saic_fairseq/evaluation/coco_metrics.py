@@ -1,0 +1,61 @@
+"""COCO caption metrics with pycocoevalcap's own scorers and PTB tokenizer.
+
+``COCOEvalCap.evaluate()`` always builds SPICE, which downloads Stanford CoreNLP on first use
+and so crashes offline; the scorers are called directly instead, and SPICE runs only when the
+CoreNLP 3.6.0 jars are where pycocoevalcap looks for them.
+"""
+import os
+
+METRICS = ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE"]
+
+
+def spice_missing_jars():
+    """Paths of the Stanford CoreNLP jars SPICE needs that are not installed (empty: SPICE works)."""
+    from pycocoevalcap.spice import spice
+
+    lib = os.path.join(os.path.dirname(spice.__file__), "lib")
+    jars = [os.path.join(lib, name) for name in ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")]
+    return [jar for jar in jars if not os.path.exists(jar)]
+
+
+def coco_scores(references, captions, spice=True):
+    """Corpus scores, as fractions (CIDEr 1.0 = 100 in papers).
+
+    Args:
+        references: {image id: [raw reference captions]}.
+        captions: {image id: one generated caption}; every id must have references.
+        spice: compute SPICE when its jars are installed.
+    Returns:
+        ({metric: score}, {metric: per-image list}, note): ``note`` says why SPICE is absent.
+    """
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    ids = sorted(captions, key=str)
+    tokenizer = PTBTokenizer()
+    gts = tokenizer.tokenize({i: [{"caption": c} for c in references[i]] for i in ids})
+    res = tokenizer.tokenize({i: [{"caption": captions[i]}] for i in ids})
+    scorers = [(Bleu(4), ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]), (Meteor(), ["METEOR"]),
+               (Rouge(), ["ROUGE-L"]), (Cider(), ["CIDEr"])]
+    note = None
+    if spice:
+        missing = spice_missing_jars()
+        if missing:
+            note = ("SPICE skipped: Stanford CoreNLP 3.6.0 is not installed (missing "
+                    + ", ".join(missing) + "); copy those jars there to enable it")
+        else:
+            from pycocoevalcap.spice.spice import Spice
+
+            scorers.append((Spice(), ["SPICE"]))
+    totals, per_image = {}, {}
+    for scorer, names in scorers:
+        score, scores = scorer.compute_score(gts, res)
+        if len(names) == 1:
+            score, scores = [score], [scores]
+        for name, value, values in zip(names, score, scores):
+            totals[name] = float(value)
+            per_image[name] = [float(v["All"]["f"]) if isinstance(v, dict) else float(v) for v in values]
+    return totals, per_image, note

@@ -1,0 +1,53 @@
+"""Read generated captions: fairseq-generate output, or plain ``image_id<TAB>caption`` lines."""
+import numpy as np
+
+from saic_fairseq.errors import SAICInputError
+
+
+def first_line_of_each_image(image_ids):
+    """Caption-line numbers that ``--unique-images`` keeps: the first line of every image."""
+    _, first = np.unique(np.asarray(image_ids), return_index=True)
+    return np.sort(first)
+
+
+def read_captions(path, image_ids=None):
+    """{image id: caption} from ``path``.
+
+    fairseq-generate output (``H-<sample id>\\t<score>\\t<caption>`` lines) needs the split's
+    ``image_ids`` (its ``.ids`` file): sample ids are caption lines, or with
+    ``--unique-images`` the images' first lines. Plain files hold ``image_id<TAB>caption``.
+    Where an image has several captions, the first wins.
+    """
+    hypotheses, plain = {}, {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\n")
+            if line.startswith("H-"):
+                parts = line.split("\t")
+                if len(parts) < 2:
+                    raise SAICInputError(path, f"line {number}", "H- line without tab-separated fields")
+                hypotheses[int(parts[0][2:])] = parts[2] if len(parts) > 2 else ""
+            elif "\t" in line and not line[:2] in ("S-", "T-", "D-", "P-", "W-"):
+                image_id, _, caption = line.partition("\t")
+                try:
+                    plain.setdefault(int(image_id), caption.strip())
+                except ValueError:
+                    raise SAICInputError(path, f"line {number}", f"not 'image_id<TAB>caption': {line[:60]!r}")
+    if not hypotheses:
+        if not plain:
+            raise SAICInputError(path, None, "no captions (neither H- lines nor image_id<TAB>caption lines)")
+        return plain
+    if image_ids is None:
+        raise SAICInputError(path, None, "fairseq-generate output needs the split's .ids file (--ids)")
+    image_ids = np.asarray(image_ids)
+    unique_lines = first_line_of_each_image(image_ids)
+    if len(hypotheses) == len(unique_lines) and max(hypotheses) < len(unique_lines) < len(image_ids):
+        lines = unique_lines  # generated with --unique-images
+    elif max(hypotheses) < len(image_ids):
+        lines = np.arange(len(image_ids))
+    else:
+        raise SAICInputError(path, None, f"sample id {max(hypotheses)} is past the {len(image_ids)} caption lines")
+    captions = {}
+    for sample_id in sorted(hypotheses):
+        captions.setdefault(int(image_ids[lines[sample_id]]), hypotheses[sample_id])
+    return captions
