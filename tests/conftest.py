@@ -13,7 +13,7 @@ BIN = os.path.dirname(sys.executable)
 
 
 def fairseq_cli(name, *args, check=True, env=None, timeout=600):
-    """Run a fairseq console script (fairseq-train, ...) of this environment; returns the result."""
+    """Run a console script of this environment (fairseq-train, saic-evaluate, python ...)."""
     result = subprocess.run([os.path.join(BIN, name), *map(str, args)], capture_output=True, text=True,
                             env=env, timeout=timeout, cwd=REPO)
     if check and result.returncode != 0:
@@ -98,3 +98,31 @@ def trained_task_and_model(proxy_data, trained_state, group_size, extra=()):
     task, model, _, _ = setup_task_and_model(proxy_data, group_size, extra=["--relative-window", "3", *extra])
     model.load_state_dict(trained_state[0])
     return task, model.eval()
+
+
+def clean_env():
+    """No variable that would switch weights_only off."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TORCH_FORCE")}
+
+
+def common(data):
+    return [data, "--user-dir", USER_DIR, "--task", "saic_captioning", "--features", f"{data}/features.h5"]
+
+
+def train_args(data, save_dir, criterion, updates, *extra):
+    return [*common(data), "--arch", "saic_tiny", "--criterion", criterion, "--optimizer", "adam", "--lr", "2e-3",
+            "--max-tokens", "2000", "--max-update", str(updates), "--save-dir", save_dir, "--log-interval", "5",
+            "--no-epoch-checkpoints", "--no-last-checkpoints", "--num-workers", "0", "--seed", "3",
+            "--log-format", "simple", *extra]
+
+
+@pytest.fixture(scope="session")
+def checkpoints(proxy_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    teacher, saic = str(root / "teacher"), str(root / "saic")
+    fairseq_cli("fairseq-train", *train_args(proxy_data, teacher, "label_smoothed_cross_entropy", 30),
+                env=clean_env())
+    run = fairseq_cli("fairseq-train", *train_args(
+        proxy_data, saic, "saic_loss", 40, "--p-hybr", "1", "--finetune-from-model", f"{teacher}/checkpoint_best.pt",
+        "--eval-cider"), env=clean_env())
+    return f"{teacher}/checkpoint_best.pt", f"{saic}/checkpoint_best.pt", run.stdout + run.stderr

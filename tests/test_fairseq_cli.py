@@ -1,5 +1,6 @@
 """Through fairseq's own CLIs: fairseq-train (AIC teacher, then SAIC fine-tuned from it) and
 fairseq-generate in every mode; checkpoints load with torch's weights_only kept on."""
+import json
 import os
 import pickletools
 import re
@@ -9,37 +10,9 @@ import zipfile
 
 import pytest
 
-from conftest import USER_DIR, fairseq_cli
+from conftest import USER_DIR, clean_env, common, fairseq_cli
 
 MODES = ["aic", "saic", "naic", "ir-naic"]
-
-
-def clean_env():
-    """No variable that would switch weights_only off."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("TORCH_FORCE")}
-
-
-def common(data):
-    return [data, "--user-dir", USER_DIR, "--task", "saic_captioning", "--features", f"{data}/features.h5"]
-
-
-def train_args(data, save_dir, criterion, updates, *extra):
-    return [*common(data), "--arch", "saic_tiny", "--criterion", criterion, "--optimizer", "adam", "--lr", "2e-3",
-            "--max-tokens", "2000", "--max-update", str(updates), "--save-dir", save_dir, "--log-interval", "5",
-            "--no-epoch-checkpoints", "--no-last-checkpoints", "--num-workers", "0", "--seed", "3",
-            "--log-format", "simple", *extra]
-
-
-@pytest.fixture(scope="module")
-def checkpoints(proxy_data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt")
-    teacher, saic = str(root / "teacher"), str(root / "saic")
-    fairseq_cli("fairseq-train", *train_args(proxy_data, teacher, "label_smoothed_cross_entropy", 30),
-                env=clean_env())
-    run = fairseq_cli("fairseq-train", *train_args(
-        proxy_data, saic, "saic_loss", 40, "--p-hybr", "1", "--finetune-from-model", f"{teacher}/checkpoint_best.pt"),
-        env=clean_env())
-    return f"{teacher}/checkpoint_best.pt", f"{saic}/checkpoint_best.pt", run.stdout + run.stderr
 
 
 def test_saic_training_lowers_loss_and_logs_every_part(checkpoints):
@@ -49,12 +22,14 @@ def test_saic_training_lowers_loss_and_logs_every_part(checkpoints):
     assert len(losses) >= 6 and losses[-1] < losses[0]
     for key in ("aic_loss", "naic_loss", "outliner_loss", "filler_loss", "length_loss", "p_g"):
         assert f"{key}=" in inner[-1]
+    valid = [line for line in log.splitlines() if "| valid on" in line or "valid on 'valid'" in line]
+    assert valid and re.search(r"cider \d+\.\d+", valid[-1])  # --eval-cider
     p_g = [float(re.search(r"p_g=([\d.]+)", line).group(1)) for line in inner]
     assert p_g == sorted(p_g) and p_g[-1] > 0.7  # the curriculum rises with the updates
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_generate_every_mode_from_the_checkpoint(proxy_data, checkpoints, mode):
+def test_generate_every_mode_from_the_checkpoint(proxy_data, checkpoints, mode, tmp_path):
     result = fairseq_cli("fairseq-generate", *common(proxy_data), "--path", checkpoints[1], "--gen-subset", "test",
                          "--decoding", mode, "--beam", "2", "--outline-beam", "2", "--fill-beam", "2",
                          "--batch-size", "16", "--unique-images", env=clean_env())
@@ -62,6 +37,15 @@ def test_generate_every_mode_from_the_checkpoint(proxy_data, checkpoints, mode):
     assert len(hypotheses) == 30  # one per test image
     assert all(len(line.split("\t")) == 3 for line in hypotheses)
     assert "BLEU4" in result.stdout + result.stderr
+    if mode == "saic":  # the same output through saic-evaluate
+        out = tmp_path / "gen.txt"
+        out.write_text(result.stdout)
+        scores = tmp_path / "scores.json"
+        evaluated = fairseq_cli("saic-evaluate", "--refs", f"{proxy_data}/test.refs.json", "--captions", out,
+                                "--json", scores)
+        report = json.loads(scores.read_text())
+        assert report["images"] == 30 and set(report["scores"]) >= {"BLEU-4", "METEOR", "ROUGE-L", "CIDEr"}
+        assert "CIDEr" in evaluated.stdout.splitlines()[0]
 
 
 def pickle_globals(checkpoint):

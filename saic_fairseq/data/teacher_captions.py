@@ -28,6 +28,15 @@ def read_journal(path):
     return done
 
 
+def drop_torn_tail(path):
+    """Cut a journal back to its last complete line (a kill may have hit mid-write)."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb") as handle:
+        data = handle.read()
+    os.truncate(path, data.rfind(b"\n") + 1)
+
+
 def load_teacher(checkpoint, data, features, split, device="cpu"):
     """(task, model) of a trained checkpoint over ``data``'s ``split``, one sample per image."""
     from fairseq import checkpoint_utils
@@ -44,6 +53,7 @@ def caption_remaining(task, model, split, journal_path, beam=5, batch_size=50, d
     ``stop_after`` (batches) exists for tests of the resume path.
     """
     dataset = task.dataset(split)
+    drop_torn_tail(journal_path)
     done = read_journal(journal_path)
     todo = [i for i in np.argsort(dataset.sizes, kind="mergesort") if int(dataset.image_ids[i]) not in done]
     generator = build_caption_generator(task, [model], argparse.Namespace(beam=beam), decoding="aic")

@@ -4,6 +4,8 @@
 and so crashes offline; the scorers are called directly instead, and SPICE runs only when the
 CoreNLP 3.6.0 jars are where pycocoevalcap looks for them.
 """
+import contextlib
+import io
 import os
 
 METRICS = ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE"]
@@ -52,7 +54,8 @@ def coco_scores(references, captions, spice=True):
             scorers.append((Spice(), ["SPICE"]))
     totals, per_image = {}, {}
     for scorer, names in scorers:
-        score, scores = scorer.compute_score(gts, res)
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap's BLEU prints its counts
+            score, scores = scorer.compute_score(gts, res)
         if len(names) == 1:
             score, scores = [score], [scores]
         for name, value, values in zip(names, score, scores):
