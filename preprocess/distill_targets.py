@@ -11,7 +11,8 @@ import argparse
 import os
 
 from preprocess.cli import run
-from saic_fairseq.data.teacher_captions import caption_remaining, load_teacher, write_distillation
+from saic_fairseq.data.teacher_captions import caption_remaining, write_distillation
+from saic_fairseq.model_loading import load_model_for_split
 
 
 def main(argv=None):
@@ -25,7 +26,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     journal = os.path.join(args.data, f"{args.split}.distill.journal")
-    task, model = load_teacher(args.path, args.data, args.features, args.split, args.device)
+    task, model = load_model_for_split(args.path, args.data, args.features, args.split, args.device)
     caption_remaining(task, model, args.split, journal, args.beam, args.batch_size, args.device)
     count = write_distillation(task, args.data, args.split, journal)
     print(f"wrote {count} teacher captions to {args.data}/{args.split}.distill.*")

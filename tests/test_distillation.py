@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from conftest import USER_DIR, clean_env, fairseq_cli, train_args
-from saic_fairseq.data.teacher_captions import caption_remaining, load_teacher, read_journal, write_distillation
+from saic_fairseq.data.teacher_captions import caption_remaining, read_journal
+from saic_fairseq.model_loading import load_model_for_split
 
 
 def copy_data(src, dst):
@@ -45,7 +46,7 @@ def test_targets_are_aligned_per_line_and_binarized(distilled):
 def test_resume_after_a_kill_gives_the_same_targets(distilled, proxy_data, checkpoints, tmp_path):
     data = copy_data(proxy_data, tmp_path / "data")
     journal = f"{data}/train.distill.journal"
-    task, model = load_teacher(checkpoints[0], data, f"{data}/features.h5", "train")
+    task, model = load_model_for_split(checkpoints[0], data, f"{data}/features.h5", "train")
     assert caption_remaining(task, model, "train", journal, batch_size=64, stop_after=2) is False
     first = read_journal(journal)
     assert len(first) == 128

@@ -97,7 +97,10 @@ def test_every_mode_returns_fairseq_hypotheses(k3, mode):
         assert tokens[:-1].ne(task.target_dictionary.eos()).all()
         assert best["positional_scores"].shape == tokens.shape
         assert [float(h["score"]) for h in sentence] == sorted((float(h["score"]) for h in sentence), reverse=True)
-    if mode == "naic":
+    if mode == "aic":
+        longest = max(len(s[0]["tokens"]) for s in hypos)
+        assert longest <= calls.count <= task.cfg.max_target_positions
+    elif mode == "naic":
         assert calls.count == 1
     elif mode == "ir-naic":
         assert calls.count == task.cfg.iterations

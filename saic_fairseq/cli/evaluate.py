@@ -15,6 +15,7 @@ from saic_fairseq.data.coco_captions import load_json, read_image_ids
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.evaluation.coco_metrics import METRICS, coco_scores
 from saic_fairseq.evaluation.generate_output import read_captions
+from saic_fairseq.cli.text_table import format_table
 
 
 def evaluate_files(refs_path, captions_path, ids_path=None, spice=True):
@@ -30,22 +31,6 @@ def evaluate_files(refs_path, captions_path, ids_path=None, spice=True):
             raise SAICInputError(refs_path, f"image id {image_id}", f"no references for this image of {captions_path}")
     scores, _, note = coco_scores(references, captions, spice=spice)
     return scores, note, len(captions)
-
-
-def format_table(rows, columns):
-    """Plain-text table: rows are dicts; numbers printed with two decimals."""
-    cells = [[c for c in columns]] + [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.rjust(w) if j else cell.ljust(w) for j, (cell, w) in enumerate(zip(row, widths)))
-             for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _cell(value):
-    if value is None:
-        return "-"
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def main(argv=None):

@@ -37,16 +37,6 @@ def drop_torn_tail(path):
     os.truncate(path, data.rfind(b"\n") + 1)
 
 
-def load_teacher(checkpoint, data, features, split, device="cpu"):
-    """(task, model) of a trained checkpoint over ``data``'s ``split``, one sample per image."""
-    from fairseq import checkpoint_utils
-
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-        [checkpoint], arg_overrides={"data": data, "features": features, "unique_images": True})
-    task.load_dataset(split)
-    return task, models[0].to(device).eval()
-
-
 def caption_remaining(task, model, split, journal_path, beam=5, batch_size=50, device="cpu", stop_after=None):
     """Caption the images of ``split`` missing from the journal; append each batch to it.
 

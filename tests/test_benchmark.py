@@ -1,0 +1,30 @@
+"""saic-benchmark on a tiny checkpoint: every Table 2 mode in one run, table, JSON, plot."""
+import json
+
+from conftest import fairseq_cli
+from saic_fairseq.cli.benchmark import TABLE2_MODES, step_bound
+
+
+def test_step_bounds():
+    assert step_bound("aic", 9, 4, 5) == 10
+    assert step_bound("saic", 9, 4, 5) == 4  # ceil(10 / 4) + 1
+    assert step_bound("saic", 7, 4, 5) == 3  # ceil(8 / 4) + 1
+    assert step_bound("naic", 9, 4, 5) == 1 and step_bound("ir-naic", 9, 4, 3) == 3
+
+
+def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
+    result = fairseq_cli("saic-benchmark", "--data", proxy_data, "--path", checkpoints[1], "--images", "6",
+                         "--warmup", "1", "--json", tmp_path / "b.json", "--plot", tmp_path / "b.png")
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("mode"))
+    table = lines[header + 2 : header + 2 + len(TABLE2_MODES)]
+    assert [line[:12].strip() for line in table] == [m[0] for m in TABLE2_MODES]
+    report = json.loads((tmp_path / "b.json").read_text())
+    rows = {r["mode"]: r for r in report["rows"]}
+    assert rows["AIC b5"]["x vs AIC b5"] == 1.0 and rows["AIC b1"]["x vs AIC b1"] == 1.0
+    assert rows["NAIC"]["calls"] == 1.0 and rows["IR-NAIC I=3"]["calls"] == 3.0
+    assert rows["AIC b1"]["calls"] >= rows["AIC b1"]["bound"] > 1
+    assert rows["SAIC 1/1"]["calls"] >= rows["SAIC 1/1"]["bound"]
+    for row in rows.values():
+        assert row["ms mean"] > 0 and 0 <= row["CIDEr"] and len(row["captions"]) == 6
+    assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
