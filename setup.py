@@ -51,6 +51,7 @@ setup(
         "console_scripts": [
             "saic-evaluate=saic_fairseq.cli.evaluate:main",
             "saic-benchmark=saic_fairseq.cli.benchmark:main",
+            "saic-caption=saic_fairseq.cli.caption:main",
         ],
     },
 )

@@ -1,13 +1,13 @@
 """What every preprocess script shares: one clear line on bad input, exit code 2."""
-import logging
 import sys
 
+from saic_fairseq.cli import setup_logging
 from saic_fairseq.errors import SAICInputError
 
 
 def run(main):
     """Call ``main()``; a SAICInputError becomes ``error: FILE, WHERE: PROBLEM`` and exit 2."""
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    setup_logging()
     try:
         main()
     except SAICInputError as err:

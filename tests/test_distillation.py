@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from conftest import USER_DIR, clean_env, fairseq_cli, train_args
+from conftest import clean_env, fairseq_cli, train_args
 from saic_fairseq.data.teacher_captions import caption_remaining, read_journal
 from saic_fairseq.model_loading import load_model_for_split
 

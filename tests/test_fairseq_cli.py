@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import USER_DIR, clean_env, common, fairseq_cli
+from conftest import clean_env, common, fairseq_cli
 
 MODES = ["aic", "saic", "naic", "ir-naic"]
 

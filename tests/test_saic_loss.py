@@ -58,6 +58,17 @@ def test_plan_is_reproducible_and_validation_uses_everything(setup):
     assert plain == group == list(range(5)) and p_g is None and all(int(t[0]) == 10 for t in targets)
 
 
+def test_a_sentences_draws_do_not_depend_on_its_batch(setup):
+    _, _, criterion, _ = setup
+    criterion.p_hybr = 0.5
+    whole = fake_sample(40)
+    half = {key: value[20:] for key, value in whole.items()}
+    targets_all, _, group_all, _ = criterion.plan(whole, 400, True)
+    targets_half, _, group_half, _ = criterion.plan(half, 400, True)
+    assert [i - 20 for i in group_all if i >= 20] == group_half
+    assert all(torch.equal(a, b) for a, b in zip(targets_all[20:], targets_half))
+
+
 def test_missing_teacher_captions_is_a_clear_error(setup):
     task, _, criterion, _ = setup
     criterion.p_hybr = 0.5

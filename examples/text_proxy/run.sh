@@ -1,48 +1,48 @@
 #!/usr/bin/env bash
-# The main job on the bundled text-proxy data: prepare data, train the AIC teacher, fine-tune
-# SAIC (k = 4, curriculum) from it, caption the test split in every mode.
+# The main job on the bundled text-proxy data (what `make demo` runs):
+#   data -> binarize -> AIC teacher -> teacher captions -> SAIC k=4 (curriculum + hybrid
+#   distillation) fine-tuned from the teacher -> every decoding mode timed and scored.
 # Every stage is a command you can run alone; a stage whose output exists is skipped.
 set -euo pipefail
 DATA=${DATA:-data/proxy}
 RUNS=${RUNS:-runs/proxy}
 K=${K:-4}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+SAIC_UPDATES=${SAIC_UPDATES:-1000}
 COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" --group-size "$K")
 TRAIN=(--arch saic_small --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens 4000 --num-workers 0
        --no-epoch-checkpoints --log-interval 50 --log-format simple)
+start=$(date +%s)
+stage() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
 
-stage() { echo; echo "=== $*"; }
-
-stage "1. text-proxy data (real COCO captions, proxy features)"
+stage "1/7 text-proxy data: real COCO captions, proxy features from a held-out caption"
 [ -f "$DATA/features.h5" ] || python -m preprocess.text_proxy --out "$DATA"
 
-stage "2. binarize captions"
+stage "2/7 binarize captions (words seen < 5 times -> <unk>)"
 [ -f "$DATA/dict.txt" ] || fairseq-preprocess --only-source --trainpref "$DATA/train.txt" \
     --validpref "$DATA/valid.txt" --testpref "$DATA/test.txt" --destdir "$DATA" --thresholdsrc 5 --workers 2
 
-stage "3. AIC teacher (cross entropy)"
+stage "3/7 AIC teacher (cross entropy, left to right only)"
 [ -f "$RUNS/teacher/checkpoint_best.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
     --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --lr 2e-3 --lr-scheduler inverse_sqrt \
     --warmup-updates 200 --max-epoch 12 --save-dir "$RUNS/teacher"
 
-stage "4. SAIC k=$K fine-tuned from the teacher (curriculum p_g = t/T)"
-[ -f "$RUNS/saic/checkpoint_best.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
-    --criterion saic_loss --p-hybr 1 --lr 5e-4 --lr-scheduler inverse_sqrt --warmup-updates 50 \
-    --max-update 600 --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$RUNS/saic"
+stage "4/7 teacher captions of the training images (beam 5) for hybrid distillation"
+[ -f "$DATA/train.distill.bin" ] || python -m preprocess.distill_targets "$DATA" --features "$DATA/features.h5" \
+    --path "$RUNS/teacher/checkpoint_best.pt" --beam 5
 
-stage "5. caption the test split in every mode"
-mkdir -p "$RUNS/generate"
-while read -r name options; do
-    out="$RUNS/generate/$name.txt"
-    [ -f "$out" ] || fairseq-generate "$DATA" "${COMMON[@]}" --path "$RUNS/saic/checkpoint_best.pt" \
-        --gen-subset test --unique-images --batch-size 50 $options > "$out.partial" && mv "$out.partial" "$out"
-    printf "%-12s %s\n" "$name" "$(grep -E '^Generate' "$out" | sed 's/.*BLEU4/BLEU4/')"
-done <<'MODES'
-aic-b5    --decoding aic --beam 5
-aic-b1    --decoding aic --beam 1
-saic-1-1  --decoding saic --outline-beam 1 --fill-beam 1
-saic-5-1  --decoding saic --outline-beam 5 --fill-beam 1
-saic-5-5  --decoding saic --outline-beam 5 --fill-beam 5
-naic      --decoding naic
-ir-naic   --decoding ir-naic --iterations 5
-MODES
+stage "5/7 SAIC k=$K fine-tuned from the teacher: curriculum p_g = t/T, hybrid distillation p_hybr = 0.5"
+[ -f "$RUNS/saic/checkpoint_best.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
+    --criterion saic_loss --p-hybr 0.5 --curriculum-lambda 1 --lr 5e-4 --lr-scheduler inverse_sqrt \
+    --warmup-updates 50 --max-update "$SAIC_UPDATES" --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" \
+    --save-dir "$RUNS/saic"
+
+stage "6/7 fairseq-generate (SAIC 1/1) and saic-evaluate"
+[ -f "$RUNS/generate-saic.txt" ] || { fairseq-generate "$DATA" "${COMMON[@]}" --path "$RUNS/saic/checkpoint_best.pt" \
+    --gen-subset test --unique-images --batch-size 50 --decoding saic --outline-beam 1 --fill-beam 1 \
+    > "$RUNS/generate-saic.txt.partial" && mv "$RUNS/generate-saic.txt.partial" "$RUNS/generate-saic.txt"; }
+saic-evaluate --refs "$DATA/test.refs.json" --captions "$RUNS/generate-saic.txt" --json "$RUNS/scores-saic.json"
+
+stage "7/7 every decoding mode on the test images, batch size 1: latency, speed-up, quality"
+saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_best.pt" --images 250 \
+    --json "$RUNS/benchmark.json" --plot "$RUNS/benchmark.png"
+stage "done: $RUNS/benchmark.json, $RUNS/benchmark.png"

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from saic_fairseq.atomic_write import atomic_open, atomic_path
+from saic_fairseq.cli import setup_logging
 from saic_fairseq.cli.text_table import format_table
 from saic_fairseq.errors import SAICInputError
 
@@ -149,6 +150,7 @@ def main(argv=None):
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--plot", help="write CIDEr against latency here (PNG)")
     args = parser.parse_args(argv)
+    setup_logging()
     from saic_fairseq.model_loading import load_model_for_split
 
     if args.threads:
@@ -159,16 +161,18 @@ def main(argv=None):
         print(f"error: --modes names none of {[m[0] for m in TABLE2_MODES]}", file=sys.stderr)
         return 2
     try:
-        task, model = load_model_for_split(args.path, args.data, args.features or os.path.join(args.data, "features.h5"),
-                                           args.split, args.device, **overrides)
+        features = args.features or os.path.join(args.data, "features.h5")
+        task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
         rows = run_benchmark(task, model, args.split, args.images, args.batch_size, args.warmup, args.device, modes,
                              quality=not args.no_quality)
     except SAICInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    device = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"cpu x{torch.get_num_threads()}"
-    title = (f"{os.path.basename(args.path)}, k={task.cfg.group_size}, {min(args.images, len(task.dataset(args.split)))} "
-             f"{args.split} images, batch {args.batch_size}, {device}")
+    on_gpu = args.device.startswith("cuda")
+    device = torch.cuda.get_device_name(args.device) if on_gpu else f"cpu x{torch.get_num_threads()}"
+    images = min(args.images, len(task.dataset(args.split)))
+    title = (f"{os.path.basename(args.path)}, k={task.cfg.group_size}, {images} {args.split} images, "
+             f"batch {args.batch_size}, {device}")
     print(title)
     print(format_table(rows, [c for c in COLUMNS if args.no_quality is False or c not in QUALITY]))
     if args.json:

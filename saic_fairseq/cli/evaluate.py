@@ -11,11 +11,12 @@ import os
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
+from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli.text_table import format_table
 from saic_fairseq.data.coco_captions import load_json, read_image_ids
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.evaluation.coco_metrics import METRICS, coco_scores
 from saic_fairseq.evaluation.generate_output import read_captions
-from saic_fairseq.cli.text_table import format_table
 
 
 def evaluate_files(refs_path, captions_path, ids_path=None, spice=True):
@@ -42,6 +43,7 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the scores here")
     parser.add_argument("--no-spice", action="store_true", help="do not try SPICE")
     args = parser.parse_args(argv)
+    setup_logging()
     try:
         scores, note, count = evaluate_files(args.refs, args.captions, args.ids, spice=not args.no_spice)
     except SAICInputError as err:

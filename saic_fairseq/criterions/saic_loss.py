@@ -22,11 +22,13 @@ from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_l
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
 
+from saic_fairseq.criterions.sentence_draws import sentence_uniforms
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.generators import layout_of
 from saic_fairseq.models.saic_decoder import BIDIRECTIONAL, CAUSAL
 
 PARTS = ("aic", "naic", "outliner", "filler")
+HYBRID_STREAM, GROUP_STREAM = 0, 1
 
 
 @dataclass
@@ -70,7 +72,7 @@ class SAICLoss(FairseqCriterion):
             return float(self.fixed_p_g)
         return min(1.0, num_updates / self.curriculum_updates) ** self.curriculum_lambda
 
-    def _targets(self, sample, rng):
+    def _targets(self, sample, num_updates):
         """Hybrid distillation: per sentence the raw caption (prob p_hybr) or the teacher's."""
         pad = self.padding_idx
         raw = [t[t.ne(pad)] for t in sample["target"]]
@@ -81,7 +83,7 @@ class SAICLoss(FairseqCriterion):
                 f"{self.task.cfg.data}/train.distill.bin", None,
                 f"--p-hybr {self.p_hybr} < 1 needs teacher captions; write them first, or pass --p-hybr 1",
             )
-        use_raw = rng.random(len(raw)) < self.p_hybr
+        use_raw = sentence_uniforms(self.seed, num_updates, sample["id"].cpu(), HYBRID_STREAM) < self.p_hybr
         return [r if keep else d[d.ne(pad)] for r, d, keep in zip(raw, sample["distill_target"], use_raw)]
 
     def _part(self, model, encoder_out, targets, rows, name):
@@ -106,17 +108,17 @@ class SAICLoss(FairseqCriterion):
     def plan(self, sample, num_updates, training):
         """Who trains what: (targets, AIC/NAIC rows, Outliner/Filler rows, p_g or None).
 
-        Seeded by (seed, update, first sample id), so a resumed or repeated run draws the
-        same plan, and the curriculum follows the restored update number.
+        Every draw is a function of (seed, update, sample id) only (sentence_draws.py): a
+        resumed, accumulated or distributed run makes the same choice for the same sentence,
+        and the curriculum follows the restored update number.
         """
         bsz = sample["target"].size(0)
         if not training:
             everyone = list(range(bsz))
             return [t[t.ne(self.padding_idx)] for t in sample["target"]], everyone, everyone, None
-        rng = np.random.default_rng([self.seed, num_updates, int(sample["id"][0])])
         p_g = self.group_probability(num_updates)
-        targets = self._targets(sample, rng)
-        grouped = rng.random(bsz) < p_g
+        targets = self._targets(sample, num_updates)
+        grouped = sentence_uniforms(self.seed, num_updates, sample["id"].cpu(), GROUP_STREAM) < p_g
         return targets, np.flatnonzero(~grouped).tolist(), np.flatnonzero(grouped).tolist(), p_g
 
     def forward(self, model, sample, reduce=True):

@@ -5,6 +5,23 @@ import torch
 from fairseq.data import FairseqDataset, data_utils
 
 
+def collate_features(features, boxes=None):
+    """Pad (R_i, D) feature tensors to (B, R_max, D) with a (B, R_max) padding mask (True at
+    padding); boxes (R_i, 4) likewise when every image has them, else None."""
+    regions = [f.size(0) for f in features]
+    batch, width = len(features), features[0].size(1)
+    padded = features[0].new_zeros(batch, max(regions), width)
+    padding_mask = torch.ones(batch, max(regions), dtype=torch.bool)
+    has_boxes = boxes is not None and all(b is not None for b in boxes)
+    padded_boxes = padded.new_zeros(batch, max(regions), 4) if has_boxes else None
+    for i, r in enumerate(regions):
+        padded[i, :r] = features[i]
+        padding_mask[i, :r] = False
+        if has_boxes:
+            padded_boxes[i, :r] = boxes[i]
+    return padded, padding_mask, padded_boxes
+
+
 class ImageCaptionDataset(FairseqDataset):
     """One item per caption line.
 
@@ -62,17 +79,9 @@ class ImageCaptionDataset(FairseqDataset):
         """
         if not samples:
             return {}
-        regions = [s["features"].size(0) for s in samples]
-        batch, width = len(samples), samples[0]["features"].size(1)
-        features = samples[0]["features"].new_zeros(batch, max(regions), width)
-        padding_mask = torch.ones(batch, max(regions), dtype=torch.bool)
-        has_boxes = all(s["boxes"] is not None for s in samples)
-        boxes = features.new_zeros(batch, max(regions), 4) if has_boxes else None
-        for i, (sample, r) in enumerate(zip(samples, regions)):
-            features[i, :r] = sample["features"]
-            padding_mask[i, :r] = False
-            if has_boxes:
-                boxes[i, :r] = sample["boxes"]
+        features, padding_mask, boxes = collate_features([s["features"] for s in samples],
+                                                         [s["boxes"] for s in samples])
+        batch = len(samples)
         target = data_utils.collate_tokens([s["target"] for s in samples], self.pad)
         prev_output_tokens = data_utils.collate_tokens(
             [s["target"] for s in samples], self.pad, eos_idx=self.bog, move_eos_to_beginning=True

@@ -55,8 +55,8 @@ def caption_remaining(task, model, split, journal_path, beam=5, batch_size=50, d
             sample = dataset.collater([dataset[int(i)] for i in todo[start : start + batch_size]])
             sample = _to_device(sample, device)
             hypos = task.inference_step(generator, [model], sample)
-            lines = [f"{int(image_id)}\t{task.target_dictionary.string(h[0]['tokens'], extra_symbols_to_ignore={eos})}\n"
-                     for image_id, h in zip(sample["image_id"], hypos)]
+            strings = [task.target_dictionary.string(h[0]["tokens"], extra_symbols_to_ignore={eos}) for h in hypos]
+            lines = [f"{int(image_id)}\t{text}\n" for image_id, text in zip(sample["image_id"], strings)]
             journal.writelines(lines)
             journal.flush()
             os.fsync(journal.fileno())

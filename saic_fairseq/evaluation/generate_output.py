@@ -27,7 +27,7 @@ def read_captions(path, image_ids=None):
                 if len(parts) < 2:
                     raise SAICInputError(path, f"line {number}", "H- line without tab-separated fields")
                 hypotheses[int(parts[0][2:])] = parts[2] if len(parts) > 2 else ""
-            elif "\t" in line and not line[:2] in ("S-", "T-", "D-", "P-", "W-"):
+            elif "\t" in line and line[:2] not in ("S-", "T-", "D-", "P-", "W-"):
                 image_id, _, caption = line.partition("\t")
                 try:
                     plain.setdefault(int(image_id), caption.strip())

@@ -45,15 +45,30 @@ class SAICTransformerModel(FairseqEncoderDecoderModel):
         if args.relative_window is None:
             args.relative_window = task.cfg.group_size
         args.max_target_positions = task.cfg.max_target_positions
+        args.feature_dim = cls.feature_dim(args, task)
         if args.encoder_embed_dim != args.decoder_embed_dim:
             raise ValueError("--encoder-embed-dim and --decoder-embed-dim must be equal")
         dictionary = task.target_dictionary
         embed_tokens = nn.Embedding(len(dictionary), args.decoder_embed_dim, dictionary.pad())
         nn.init.normal_(embed_tokens.weight, mean=0, std=args.decoder_embed_dim**-0.5)
         nn.init.constant_(embed_tokens.weight[dictionary.pad()], 0)
-        encoder = VisualEncoder(args, task.feature_dim)
+        encoder = VisualEncoder(args, args.feature_dim)
         decoder = SAICDecoder(args, dictionary, embed_tokens)
         return cls(args, encoder, decoder)
+
+    @staticmethod
+    def feature_dim(args, task):
+        """The width of the features the encoder reads: saved in the checkpoint once trained,
+        and checked against the task's feature file."""
+        from saic_fairseq.errors import SAICInputError
+
+        saved, given = getattr(args, "feature_dim", None), task.feature_dim
+        if saved and given and saved != given:
+            raise SAICInputError(task.cfg.features, None,
+                                 f"features of width {given}, but the model reads features of width {saved}")
+        if not (saved or given):
+            raise SAICInputError("--features", None, "give a feature file: the model's feature width is unknown")
+        return saved or given
 
     def forward(self, features, padding_mask, prev_output_tokens, boxes=None, **decoder_kwargs):
         """Teacher-forced AIC pass (what fairseq's own criteria call): (B, T, V) logits."""

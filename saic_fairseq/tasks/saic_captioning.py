@@ -70,10 +70,9 @@ class SAICCaptioningTask(FairseqTask):
     @classmethod
     def setup_task(cls, cfg, **kwargs):
         dictionary = cls.load_dictionary(os.path.join(cfg.data, "dict.txt"))
-        if not cfg.features:
-            raise SAICInputError("--features", None, "give the HDF5 feature file of the images")
-        store = FeatureStore(cfg.features)
-        logger.info(f"dictionary: {len(dictionary)} types; features: {cfg.features} (width {store.dim})")
+        store = FeatureStore(cfg.features) if cfg.features else None  # none: features come from images
+        logger.info(f"dictionary: {len(dictionary)} types; features: "
+                    + (f"{cfg.features} (width {store.dim})" if store else "none"))
         return cls(cfg, dictionary, store)
 
     @classmethod
@@ -89,10 +88,13 @@ class SAICCaptioningTask(FairseqTask):
 
     @property
     def feature_dim(self):
-        return self.store.dim
+        """Width of the feature file's arrays (None without ``--features``)."""
+        return self.store.dim if self.store is not None else None
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         prefix = os.path.join(self.cfg.data, split)
+        if self.store is None:
+            raise SAICInputError("--features", None, f"give the HDF5 feature file of the images of split {split!r}")
         captions = data_utils.load_indexed_dataset(prefix, self.dictionary)
         if captions is None:
             raise SAICInputError(prefix + ".bin", None, f"binarized split {split!r} not found")
