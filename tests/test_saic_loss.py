@@ -25,6 +25,16 @@ def test_curriculum_schedule(setup):
     assert [criterion.group_probability(t) for t in (0, 250, 500, 1000, 1500)] == [0.0, 0.0625, 0.25, 1.0, 1.0]
 
 
+def test_curriculum_length_under_max_epoch(proxy_data):
+    task, _, criterion, _ = setup_task_and_model(proxy_data, extra=["--max-update", "0", "--max-epoch", "3",
+                                                                    "--update-freq", "2", "--batch-size", "10"])
+    task.load_dataset("train")
+    task.get_batch_iterator(task.dataset("train"), max_sentences=10)
+    batches = task.train_batches_per_epoch
+    assert batches == -(-len(task.dataset("train")) // 10)
+    assert criterion.total_updates() == 3 * -(-batches // 2)
+
+
 def test_group_aware_rate_follows_p_g_over_many_batches(setup):
     _, _, criterion, _ = setup
     criterion.p_hybr = 1.0

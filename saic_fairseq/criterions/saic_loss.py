@@ -12,7 +12,7 @@ its raw caption, so valid losses are comparable across the curriculum.
 """
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ class SAICLossConfig(FairseqDataclass):
     )
     curriculum_lambda: float = field(default=1.0, metadata={"help": "lambda of p_g = (t / T) ** lambda"})
     curriculum_updates: int = field(
-        default=0, metadata={"help": "T of the curriculum in updates (0: --max-update)"}
+        default=0, metadata={"help": "T of the curriculum in updates (0: --max-update, else --max-epoch epochs)"}
     )
     fixed_p_g: Optional[float] = field(
         default=None, metadata={"help": "use this constant p_g instead of the curriculum"}
@@ -47,30 +47,44 @@ class SAICLossConfig(FairseqDataclass):
     length_loss_factor: float = field(default=0.1, metadata={"help": "weight of the length-prediction loss"})
     seed: int = II("common.seed")
     max_update: int = II("optimization.max_update")
+    max_epoch: int = II("optimization.max_epoch")
+    update_freq: List[int] = II("optimization.update_freq")
 
 
 @register_criterion("saic_loss", dataclass=SAICLossConfig)
 class SAICLoss(FairseqCriterion):
     def __init__(self, task, label_smoothing, p_hybr, curriculum_lambda, curriculum_updates, fixed_p_g,
-                 length_loss_factor, seed, max_update):
+                 length_loss_factor, seed, max_update, max_epoch=0, update_freq=(1,)):
         super().__init__(task)
         self.eps = label_smoothing
         self.p_hybr = p_hybr
         self.curriculum_lambda = curriculum_lambda
         self.curriculum_updates = curriculum_updates or max_update
+        self.max_epoch, self.update_freq = max_epoch, (list(update_freq) or [1])[0]
         self.fixed_p_g = fixed_p_g
         self.length_loss_factor = length_loss_factor
         self.seed = seed
         self.layout = layout_of(task)
-        if fixed_p_g is None and not self.curriculum_updates:
-            raise ValueError("saic_loss: the curriculum needs T: set --max-update or --curriculum-updates "
-                             "(or a constant --fixed-p-g)")
+        if fixed_p_g is None and not (self.curriculum_updates or max_epoch):
+            raise ValueError("saic_loss: the curriculum needs T: set --max-update, --max-epoch or "
+                             "--curriculum-updates (or a constant --fixed-p-g)")
+
+    def total_updates(self):
+        """T: --curriculum-updates, else --max-update, else --max-epoch x the updates of an epoch
+        (known once fairseq has batched the training set)."""
+        if not self.curriculum_updates:
+            batches = getattr(self.task, "train_batches_per_epoch", None)
+            if not batches:
+                raise ValueError("saic_loss: training by --max-epoch, but the training batches are not known yet; "
+                                 "set --curriculum-updates")
+            self.curriculum_updates = self.max_epoch * math.ceil(batches / self.update_freq)
+        return self.curriculum_updates
 
     def group_probability(self, num_updates):
         """p_g of paper eq. 9 at update ``num_updates``."""
         if self.fixed_p_g is not None:
             return float(self.fixed_p_g)
-        return min(1.0, num_updates / self.curriculum_updates) ** self.curriculum_lambda
+        return min(1.0, num_updates / self.total_updates()) ** self.curriculum_lambda
 
     def _targets(self, sample, num_updates):
         """Hybrid distillation: per sentence the raw caption (prob p_hybr) or the teacher's."""

@@ -116,13 +116,7 @@ def saic_tiny(args):
 
 @register_model_architecture("saic_transformer", "saic_small")
 def saic_small(args):
-    """Small enough to train on 2 CPU cores in minutes (the bundled demo)."""
-    _defaults(
-        args,
-        encoder_layers=1, decoder_layers=2,
-        encoder_embed_dim=128, decoder_embed_dim=128,
-        encoder_ffn_embed_dim=256, decoder_ffn_embed_dim=256,
-        encoder_attention_heads=4, decoder_attention_heads=4,
-        dropout=0.1, attention_dropout=0.0, activation_dropout=0.0,
-    )
-    base_architecture(args)
+    """saic_tiny, twice as wide: trains on 2 CPU cores in minutes (the bundled demo)."""
+    _defaults(args, encoder_embed_dim=128, decoder_embed_dim=128, encoder_ffn_embed_dim=256,
+              decoder_ffn_embed_dim=256)
+    saic_tiny(args)

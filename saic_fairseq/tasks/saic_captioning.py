@@ -52,6 +52,7 @@ class SAICCaptioningConfig(FairseqDataclass):
     )
     seed: int = II("common.seed")
     valid_subset: str = II("dataset.valid_subset")
+    train_subset: str = II("dataset.train_subset")
 
 
 @register_task("saic_captioning", dataclass=SAICCaptioningConfig)
@@ -169,6 +170,14 @@ class SAICCaptioningTask(FairseqTask):
 
             metrics.log_scalar("cider", 100 * sum(log.get("_cider_sum", 0) for log in logging_outputs) / count,
                                count, round=2)
+
+    def get_batch_iterator(self, dataset, *args, **kwargs):
+        """fairseq's iterator; for the training set it also records the batches of an epoch
+        (per worker), from which saic_loss derives the curriculum's T under --max-epoch."""
+        iterator = super().get_batch_iterator(dataset, *args, **kwargs)
+        if dataset is self.datasets.get(self.cfg.train_subset):
+            self.train_batches_per_epoch = len(iterator)
+        return iterator
 
     def max_positions(self):
         return self.cfg.max_target_positions
