@@ -104,9 +104,8 @@ def test_every_mode_returns_fairseq_hypotheses(k3, mode):
         assert calls.count == 1
     elif mode == "ir-naic":
         assert calls.count == task.cfg.iterations
-    elif mode == "saic":
-        longest = max(len(s[0]["tokens"]) for s in hypos)
-        assert calls.count <= -(-longest // 3) + 2 + 1  # outline steps + one Filler pass
+    elif mode == "saic":  # outline steps (the Filler may cut the caption shorter) + one Filler pass
+        assert 2 <= calls.count <= -(-task.cfg.max_target_positions // 3) + 2
 
 
 def test_fill_beam_larger_than_outline_beam_is_refused(proxy_data):

