@@ -131,3 +131,11 @@ print(seen, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 102
     assert seen == images
     assert os.path.getsize(features) > 300 * 2**20
     assert grown_mb < 60, f"resident memory grew by {grown_mb} MB over one epoch"
+
+
+def test_captions_longer_than_max_target_positions_are_skipped_and_counted(proxy_data, tmp_path):
+    sizes = [len(line.split()) + 1 for line in open(f"{proxy_data}/train.txt")]
+    too_long = sum(size > 10 for size in sizes)
+    assert too_long > 0
+    log = run(train_command(proxy_data, str(tmp_path / "short"), 2, "--max-target-positions", "10", "--no-save"))
+    assert f"{too_long:,} samples have invalid sizes and will be skipped, max_positions=(10, 10)" in log
