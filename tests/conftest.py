@@ -21,6 +21,11 @@ def fairseq_cli(name, *args, check=True, env=None, timeout=600):
     return result
 
 
+def run_script(module, *args):
+    """``python -m module args`` in this environment, not checked: tests read its exit code."""
+    return fairseq_cli("python", "-m", module, *args, check=False)
+
+
 def binarize(data_dir):
     fairseq_cli("fairseq-preprocess", "--only-source", "--trainpref", f"{data_dir}/train.txt",
                 "--validpref", f"{data_dir}/valid.txt", "--testpref", f"{data_dir}/test.txt",

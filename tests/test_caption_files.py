@@ -1,19 +1,12 @@
 """Caption preprocessing: Karpathy JSON, COCO JSON + id lists, the full split, bad input."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from conftest import run_script
 from saic_fairseq.data.coco_captions import karpathy_tokenize, read_karpathy_json
 from saic_fairseq.errors import SAICInputError
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_script(module, *args):
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, cwd=REPO)
 
 
 def karpathy_json(path, images):

@@ -1,22 +1,15 @@
 """Image features: converters (round trips), reader layouts, grid extractor, bad input."""
 import base64
 import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
 
+from conftest import run_script
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.features.feature_store import FeatureStore
 from saic_fairseq.features.feature_writer import FeatureWriter
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_script(module, *args):
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, cwd=REPO)
 
 
 def b64(array):
