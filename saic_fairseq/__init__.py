@@ -9,6 +9,6 @@ from saic_fairseq.checkpoint_safety import allow_fairseq_checkpoint_types
 allow_fairseq_checkpoint_types()
 
 from saic_fairseq import criterions, generators, models, tasks  # noqa: E402,F401
-from saic_fairseq.criterions import saic_loss  # noqa: E402,F401
+from saic_fairseq.criterions import saic_loss, saic_scst  # noqa: E402,F401
 from saic_fairseq.models import saic_transformer  # noqa: E402,F401
 from saic_fairseq.tasks import saic_captioning  # noqa: E402,F401

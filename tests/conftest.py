@@ -1,6 +1,7 @@
 """Shared fixtures: a small real text-proxy data set (COCO captions from the installed
 packages), binarized by the real fairseq-preprocess, and tiny random models on it."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,7 +51,7 @@ def proxy_data(tmp_path_factory, karpathy_split):
     return out
 
 
-def setup_task_and_model(data_dir, group_size=4, extra=(), seed=0):
+def setup_task_and_model(data_dir, group_size=4, extra=(), seed=0, criterion=("saic_loss", "--p-hybr", "1")):
     """(task, model, criterion, cfg) built through fairseq's own option parsing and registries."""
     from fairseq import options, tasks
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
@@ -59,7 +60,7 @@ def setup_task_and_model(data_dir, group_size=4, extra=(), seed=0):
     args = options.parse_args_and_arch(parser, [
         data_dir, "--user-dir", USER_DIR, "--task", "saic_captioning", "--features",
         os.path.join(data_dir, "features.h5"), "--arch", "saic_tiny", "--group-size", str(group_size),
-        "--criterion", "saic_loss", "--max-update", "100", "--p-hybr", "1", *extra,
+        "--max-update", "100", "--criterion", *criterion, *extra,
     ])
     cfg = convert_namespace_to_omegaconf(args)
     torch.manual_seed(seed)
@@ -131,3 +132,17 @@ def checkpoints(proxy_data, tmp_path_factory):
         proxy_data, saic, "saic_loss", 40, "--p-hybr", "1", "--finetune-from-model", f"{teacher}/checkpoint_best.pt",
         "--eval-cider"), env=clean_env())
     return f"{teacher}/checkpoint_best.pt", f"{saic}/checkpoint_best.pt", run.stdout + run.stderr
+
+
+def copy_data(src, dst):
+    shutil.copytree(src, dst)
+    return str(dst)
+
+
+@pytest.fixture(scope="session")
+def distilled(proxy_data, checkpoints, tmp_path_factory):
+    """A copy of the proxy data with the tiny teacher's captions, written by the CLI in one run."""
+    data = copy_data(proxy_data, tmp_path_factory.mktemp("distill") / "data")
+    fairseq_cli("python", "-m", "preprocess.distill_targets", data, "--features", f"{data}/features.h5",
+                "--path", checkpoints[0], "--batch-size", "64")
+    return data

@@ -1,26 +1,8 @@
 """Teacher captions: aligned to the caption lines by image id, binarized with the task's
 dictionary, resumable after a kill, and used by hybrid distillation in fairseq-train."""
-import shutil
-
-import pytest
-
-from conftest import clean_env, fairseq_cli, train_args
+from conftest import clean_env, copy_data, fairseq_cli, train_args
 from saic_fairseq.data.teacher_captions import caption_remaining, read_journal
 from saic_fairseq.model_loading import load_model_for_split
-
-
-def copy_data(src, dst):
-    shutil.copytree(src, dst)
-    return str(dst)
-
-
-@pytest.fixture(scope="module")
-def distilled(proxy_data, checkpoints, tmp_path_factory):
-    """Uninterrupted run through the CLI."""
-    data = copy_data(proxy_data, tmp_path_factory.mktemp("distill") / "data")
-    fairseq_cli("python", "-m", "preprocess.distill_targets", data, "--features", f"{data}/features.h5",
-                "--path", checkpoints[0], "--batch-size", "64")
-    return data
 
 
 def test_targets_are_aligned_per_line_and_binarized(distilled):

@@ -84,7 +84,7 @@ def test_missing_teacher_captions_is_a_clear_error(setup):
     criterion.p_hybr = 0.5
     sample = fake_sample(4)
     del sample["distill_target"]
-    with pytest.raises(ValueError, match=r"train.distill.bin: --p-hybr 0.5 < 1 needs teacher captions"):
+    with pytest.raises(ValueError, match=r"distill.bin: --distillation hybrid --p-hybr 0.5 needs teacher captions"):
         criterion.plan(sample, 0, training=True)
 
 

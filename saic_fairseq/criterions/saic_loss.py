@@ -19,7 +19,7 @@ import torch
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import II
 
 from saic_fairseq.criterions.sentence_draws import sentence_uniforms
@@ -28,21 +28,31 @@ from saic_fairseq.generators import layout_of
 from saic_fairseq.models.saic_decoder import BIDIRECTIONAL, CAUSAL
 
 PARTS = ("aic", "naic", "outliner", "filler")
+#: what each training sentence's target is (paper Table 5): raw caption, teacher caption
+#: (sequence-level distillation), or either with probability p_hybr (hybrid distillation)
+DISTILLATION = ChoiceEnum(["hybrid", "raw", "sequence-level"])
 HYBRID_STREAM, GROUP_STREAM = 0, 1
 
 
 @dataclass
 class SAICLossConfig(FairseqDataclass):
     label_smoothing: float = field(default=0.1, metadata={"help": "epsilon of label smoothing"})
+    distillation: DISTILLATION = field(
+        default="hybrid",
+        metadata={"help": "training targets (Table 5): hybrid = raw caption with probability --p-hybr, else the "
+                  "teacher's; raw = raw captions only (no teacher captions needed); sequence-level = the "
+                  "teacher's captions only"},
+    )
     p_hybr: float = field(
-        default=0.5, metadata={"help": "probability of the raw caption (else the teacher's); 1 = raw only"}
+        default=0.5, metadata={"help": "hybrid distillation: probability of the raw caption (else the teacher's)"}
     )
     curriculum_lambda: float = field(default=1.0, metadata={"help": "lambda of p_g = (t / T) ** lambda"})
     curriculum_updates: int = field(
         default=0, metadata={"help": "T of the curriculum in updates (0: --max-update, else --max-epoch epochs)"}
     )
     fixed_p_g: Optional[float] = field(
-        default=None, metadata={"help": "use this constant p_g instead of the curriculum"}
+        default=None, metadata={"help": "curriculum off (ablation -CL of Table 7): this constant p_g at every "
+                                "update; 1 trains only the pair {Outliner, Filler}"}
     )
     length_loss_factor: float = field(default=0.1, metadata={"help": "weight of the length-prediction loss"})
     seed: int = II("common.seed")
@@ -53,11 +63,12 @@ class SAICLossConfig(FairseqDataclass):
 
 @register_criterion("saic_loss", dataclass=SAICLossConfig)
 class SAICLoss(FairseqCriterion):
-    def __init__(self, task, label_smoothing, p_hybr, curriculum_lambda, curriculum_updates, fixed_p_g,
+    def __init__(self, task, label_smoothing, distillation, p_hybr, curriculum_lambda, curriculum_updates, fixed_p_g,
                  length_loss_factor, seed, max_update, max_epoch=0, update_freq=(1,)):
         super().__init__(task)
         self.eps = label_smoothing
-        self.p_hybr = p_hybr
+        self.p_hybr = {"raw": 1.0, "sequence-level": 0.0}.get(distillation, p_hybr)
+        self.distillation = distillation
         self.curriculum_lambda = curriculum_lambda
         self.curriculum_updates = curriculum_updates or max_update
         self.max_epoch, self.update_freq = max_epoch, (list(update_freq) or [1])[0]
@@ -93,9 +104,12 @@ class SAICLoss(FairseqCriterion):
         if self.p_hybr >= 1.0:
             return raw
         if "distill_target" not in sample:
+            what = f"--distillation {self.distillation}" + (f" --p-hybr {self.p_hybr}" if self.distillation == "hybrid"
+                                                            else "")
             raise SAICInputError(
                 f"{self.task.cfg.data}/train.distill.bin", None,
-                f"--p-hybr {self.p_hybr} < 1 needs teacher captions; write them first, or pass --p-hybr 1",
+                f"{what} needs teacher captions; write them first (preprocess.distill_targets), "
+                "or pass --distillation raw",
             )
         use_raw = sentence_uniforms(self.seed, num_updates, sample["id"].cpu(), HYBRID_STREAM) < self.p_hybr
         return [r if keep else d[d.ne(pad)] for r, d, keep in zip(raw, sample["distill_target"], use_raw)]

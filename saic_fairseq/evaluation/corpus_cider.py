@@ -5,10 +5,18 @@ makes a batch's score depend on the batch. For checkpoint selection and SCST rew
 frequencies come from a whole split's references instead (as the standard SCST code does);
 every n-gram, tf-idf and Gaussian length penalty computation is pycocoevalcap's own.
 """
+import hashlib
+import json
+import logging
+import os
 from collections import defaultdict
 
 import numpy as np
 from pycocoevalcap.cider.cider_scorer import CiderScorer, cook_refs
+
+from saic_fairseq.atomic_write import atomic_open
+
+logger = logging.getLogger(__name__)
 
 
 class _FixedCorpusCiderScorer(CiderScorer):
@@ -40,7 +48,31 @@ class CorpusCiderD:
             for ngram in {ngram for ref in cook_refs(refs, n) for ngram in ref}:
                 self.document_frequency[ngram] += 1
             count += 1
+        self.images = count
         self.ref_len = np.log(float(count))
+
+    @classmethod
+    def cached(cls, references, cache_path, n=4, sigma=6.0):
+        """The document frequencies of ``references`` (a ReferenceCaptions), computed once and
+        kept in ``cache_path`` (JSON, written atomically); the cache is recomputed when the
+        references file changes (its SHA-1 is stored with it)."""
+        with open(references.path, "rb") as handle:
+            digest = hashlib.sha1(handle.read()).hexdigest()
+        if os.path.exists(cache_path):
+            with open(cache_path, encoding="utf-8") as handle:
+                cache = json.load(handle)
+            if cache.get("references_sha1") == digest and cache.get("n") == n:
+                scorer = cls([], n, sigma)
+                scorer.document_frequency.update((tuple(k.split(" ")), v) for k, v in cache["df"].items())
+                scorer.images, scorer.ref_len = cache["images"], np.log(float(cache["images"]))
+                logger.info(f"CIDEr-D document frequencies of {scorer.images} images read from {cache_path}")
+                return scorer
+        scorer = cls(references.all(), n, sigma)
+        with atomic_open(cache_path) as handle:
+            json.dump({"references": references.path, "references_sha1": digest, "n": n, "images": scorer.images,
+                       "df": {" ".join(k): v for k, v in scorer.document_frequency.items()}}, handle)
+        logger.info(f"CIDEr-D document frequencies of {scorer.images} images written to {cache_path}")
+        return scorer
 
     def scores(self, captions, references):
         """captions: [tokenized string]; references: [[tokenized string]] -> (N,) CIDEr-D."""

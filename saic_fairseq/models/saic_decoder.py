@@ -35,7 +35,7 @@ class SAICDecoder(FairseqIncrementalDecoder):
             SinusoidalPositionalEmbedding.get_embedding(args.max_target_positions + 64, dim),
             persistent=False,
         )
-        window = args.relative_window
+        window = None if getattr(args, "no_relative_positions", False) else args.relative_window
         self.layers = nn.ModuleList(
             [
                 SAICDecoderLayer(

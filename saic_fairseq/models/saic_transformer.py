@@ -3,11 +3,15 @@
 Architectures: ``saic_base`` (the paper: 6 + 6 layers, d 512, ffn 2048, 8 heads) and
 ``saic_tiny`` (tests and the CPU demo).
 """
+import logging
+
 from fairseq.models import FairseqEncoderDecoderModel, register_model, register_model_architecture
 from torch import nn
 
 from saic_fairseq.models.saic_decoder import SAICDecoder
 from saic_fairseq.models.visual_encoder import VisualEncoder
+
+logger = logging.getLogger(__name__)
 
 
 @register_model("saic_transformer")
@@ -36,6 +40,11 @@ class SAICTransformerModel(FairseqEncoderDecoderModel):
             "--relative-window", type=int, metavar="W",
             help="clip distance w of the relative positions (default: the task's --group-size); "
             "keep it equal between the AIC teacher and the SAIC model fine-tuned from it",
+        )
+        parser.add_argument(
+            "--no-relative-positions", action="store_true",
+            help="ablation -RPR (paper Table 7): decoder self-attention without relative positions, absolute "
+            "sinusoidal positions only; fine-tuning from a teacher that has them drops its relative tables",
         )
         parser.add_argument("--use-boxes", action="store_true", help="add projected region boxes to the features")
 
@@ -75,6 +84,16 @@ class SAICTransformerModel(FairseqEncoderDecoderModel):
         encoder_out = self.encoder(features, padding_mask=padding_mask, boxes=boxes)
         return self.decoder(prev_output_tokens, encoder_out=encoder_out, **decoder_kwargs)
 
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        """fairseq's loading; a model without relative positions (``--no-relative-positions``)
+        started from a checkpoint that has them drops exactly those tables, and says so."""
+        if getattr(self.args, "no_relative_positions", False):
+            dropped = [k for k in state_dict if ".relative_keys." in k or ".relative_values." in k]
+            if dropped:
+                logger.info(f"--no-relative-positions: not loading {len(dropped)} relative-position tables")
+                state_dict = {k: v for k, v in state_dict.items() if k not in dropped}
+        return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
+
     def set_num_updates(self, num_updates):
         """The curriculum (p_g) reads the update number from here; restored on resume."""
         self.num_updates = num_updates
@@ -95,7 +114,7 @@ def base_architecture(args):
         encoder_ffn_embed_dim=2048, decoder_ffn_embed_dim=2048,
         encoder_attention_heads=8, decoder_attention_heads=8,
         dropout=0.1, attention_dropout=0.1, activation_dropout=0.1,
-        relative_window=None, use_boxes=False,
+        relative_window=None, no_relative_positions=False, use_boxes=False,
     )
     # what fairseq's TransformerEncoderLayer reads from args
     _defaults(args, encoder_normalize_before=False, activation_fn="relu", relu_dropout=args.activation_dropout)

@@ -23,7 +23,8 @@ class RelativeSelfAttention(nn.Module):
     Args:
         embed_dim: model width C.
         num_heads: H; C must divide by H.
-        window: w, the clip distance (DESIGN.md: defaults to the group size k).
+        window: w, the clip distance (DESIGN.md: defaults to the group size k); None turns
+            the relative terms off (plain self-attention: the ablation "-RPR" of Table 7).
         dropout: attention-probability dropout.
     """
 
@@ -33,19 +34,21 @@ class RelativeSelfAttention(nn.Module):
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = embed_dim // num_heads
-        self.window = int(window)
+        self.relative = window is not None
+        self.window = int(window) if self.relative else 0
         self.dropout = dropout
         self.scaling = self.head_dim**-0.5
         self.in_proj = nn.Linear(embed_dim, 3 * embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
-        self.relative_keys = nn.Embedding(2 * self.window + 1, self.head_dim)
-        self.relative_values = nn.Embedding(2 * self.window + 1, self.head_dim)
         nn.init.xavier_uniform_(self.in_proj.weight, gain=2**-0.5)
         nn.init.xavier_uniform_(self.out_proj.weight)
         nn.init.zeros_(self.in_proj.bias)
         nn.init.zeros_(self.out_proj.bias)
-        nn.init.normal_(self.relative_keys.weight, std=self.head_dim**-0.5)
-        nn.init.normal_(self.relative_values.weight, std=self.head_dim**-0.5)
+        if self.relative:
+            self.relative_keys = nn.Embedding(2 * self.window + 1, self.head_dim)
+            self.relative_values = nn.Embedding(2 * self.window + 1, self.head_dim)
+            nn.init.normal_(self.relative_keys.weight, std=self.head_dim**-0.5)
+            nn.init.normal_(self.relative_values.weight, std=self.head_dim**-0.5)
 
     def relative_buckets(self, query_positions, key_positions):
         """(Tq,), (Tk,) sentence positions -> (Tq, Tk) indices into the 2w + 1 embeddings."""
@@ -86,10 +89,11 @@ class RelativeSelfAttention(nn.Module):
                 incremental_state, "rel_attn", {"prev_key": k, "prev_value": v, "prev_positions": key_positions}
             )
         q = q * self.scaling
-        buckets = self.relative_buckets(positions, key_positions)  # (Tq, Tk)
         logits = torch.matmul(q, k.transpose(-1, -2))  # (B, H, Tq, Tk)
-        rel_logits = torch.matmul(q, self.relative_keys.weight.t())  # (B, H, Tq, 2w+1)
-        logits = logits + rel_logits.gather(-1, buckets.expand(bsz, self.num_heads, -1, -1))
+        if self.relative:
+            buckets = self.relative_buckets(positions, key_positions)  # (Tq, Tk)
+            rel_logits = torch.matmul(q, self.relative_keys.weight.t())  # (B, H, Tq, 2w+1)
+            logits = logits + rel_logits.gather(-1, buckets.expand(bsz, self.num_heads, -1, -1))
         if attn_mask is not None:
             logits = logits + attn_mask
         if key_padding_mask is not None:
@@ -97,10 +101,11 @@ class RelativeSelfAttention(nn.Module):
         probs = F.softmax(logits.float(), dim=-1).type_as(logits)
         probs = F.dropout(probs, p=self.dropout, training=self.training)
         out = torch.matmul(probs, v)
-        # sum the probabilities that fall on each distance bucket, then mix the value embeddings
-        bucket_probs = probs.new_zeros(probs.shape[:-1] + (2 * self.window + 1,))
-        bucket_probs.scatter_add_(-1, buckets.expand_as(probs), probs)
-        out = out + torch.matmul(bucket_probs, self.relative_values.weight)
+        if self.relative:
+            # sum the probabilities that fall on each distance bucket, then mix the value embeddings
+            bucket_probs = probs.new_zeros(probs.shape[:-1] + (2 * self.window + 1,))
+            bucket_probs.scatter_add_(-1, buckets.expand_as(probs), probs)
+            out = out + torch.matmul(bucket_probs, self.relative_values.weight)
         out = out.permute(2, 0, 1, 3).reshape(tgt_len, bsz, self.embed_dim)
         return self.out_proj(out)
 

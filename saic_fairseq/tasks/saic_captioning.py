@@ -143,13 +143,13 @@ class SAICCaptioningTask(FairseqTask):
     def _cider_of_batch(self, model, sample):
         from argparse import Namespace
 
-        from saic_fairseq.data.coco_captions import karpathy_tokenize, load_json
         from saic_fairseq.evaluation.corpus_cider import CorpusCiderD
+        from saic_fairseq.evaluation.reference_captions import ReferenceCaptions
 
         if getattr(self, "_cider", None) is None:
-            refs = load_json(os.path.join(self.cfg.data, f"{self.cfg.valid_subset.split(',')[0]}.refs.json"))
-            self._valid_refs = {k: [" ".join(karpathy_tokenize(r)) for r in v] for k, v in refs.items()}
-            self._cider = CorpusCiderD(self._valid_refs.values())
+            self._valid_refs = ReferenceCaptions(
+                os.path.join(self.cfg.data, f"{self.cfg.valid_subset.split(',')[0]}.refs.json"), "--eval-cider")
+            self._cider = CorpusCiderD(self._valid_refs.all())
             self._cider_generator = self.build_generator([model], Namespace(beam=1))
         keep = sample["first_of_image"].nonzero().view(-1)
         if keep.numel() == 0:
@@ -159,7 +159,7 @@ class SAICCaptioningTask(FairseqTask):
         hypos = self.inference_step(self._cider_generator, [model], sub)
         captions = [self.dictionary.string(h[0]["tokens"], extra_symbols_to_ignore={self.dictionary.eos()})
                     for h in hypos]
-        refs = [self._valid_refs[str(int(i))] for i in sample["image_id"][keep]]
+        refs = self._valid_refs.lookup(sample["image_id"][keep].tolist())
         return float(self._cider.scores(captions, refs).sum()), len(captions)
 
     def reduce_metrics(self, logging_outputs, criterion):

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The paper's studies on the bundled text-proxy data (what `make studies` runs), all from the
+# demo's AIC teacher and its teacher captions (examples/text_proxy/run.sh makes them first):
+#   Table 5 distillation source, Table 6 group size (with latency), Table 7 ablations,
+#   Fig. 2 + Table 1 masking study, Fig. 4 example captions, and the teacher's SCST fine-tuning.
+# Each trained model is marked DONE only when fairseq-train exits cleanly; an interrupted run
+# resumes from its checkpoint_last.pt when this script is run again, and a model without DONE
+# is never evaluated or reported.
+set -euo pipefail
+DATA=${DATA:-data/proxy}
+DEMO=${DEMO:-runs/proxy}                     # the demo's runs: teacher/checkpoint_best.pt
+RUNS=${RUNS:-runs/studies}
+UPDATES=${UPDATES:-300}                      # SAIC updates per study model
+SCST_UPDATES=${SCST_UPDATES:-150}
+IMAGES=${IMAGES:-250}                        # test images scored and timed
+TEACHER="$DEMO/teacher/checkpoint_best.pt"
+COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5")
+TRAIN=(--arch saic_small --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens 4000 --num-workers 0
+       --lr 5e-4 --lr-scheduler inverse_sqrt --warmup-updates 50 --max-update "$UPDATES"
+       --save-interval-updates 100 --keep-interval-updates 1 --no-epoch-checkpoints
+       --log-interval 50 --log-format simple)
+start=$(date +%s)
+stage() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
+
+if [ ! -f "$TEACHER" ] || [ ! -f "$DATA/train.distill.bin" ]; then
+    stage "the demo's teacher and teacher captions are missing: running the demo first"
+    bash examples/text_proxy/run.sh
+fi
+
+# name | start (teacher or scratch) | options that differ from the full SAIC recipe
+# (full recipe: k=4, hybrid distillation p_hybr 0.5, curriculum lambda 1, relative positions, from the teacher)
+STUDIES=(
+  "saic|teacher|--group-size 4"
+  "raw|teacher|--group-size 4 --distillation raw"
+  "sequence-level|teacher|--group-size 4 --distillation sequence-level"
+  "k2|teacher|--group-size 2 --relative-window 4"
+  "k3|teacher|--group-size 3 --relative-window 4"
+  "no-finetune|scratch|--group-size 4"
+  "no-rpr|teacher|--group-size 4 --no-relative-positions"
+  "no-curriculum|teacher|--group-size 4 --fixed-p-g 1"
+)
+for entry in "${STUDIES[@]}"; do
+    IFS="|" read -r name from options <<< "$entry"
+    read -r -a extra <<< "$options"
+    dir="$RUNS/$name"
+    init=(); [ "$from" = teacher ] && init=(--finetune-from-model "$TEACHER")
+    stage "train $name from the $from: ${extra[*]}"
+    if [ ! -f "$dir/DONE" ]; then
+        mkdir -p "$dir"
+        fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" --criterion saic_loss --p-hybr 0.5 \
+            --curriculum-lambda 1 "${init[@]}" "${extra[@]}" --save-dir "$dir" 2>&1 | tee -a "$dir/train.log"
+        touch "$dir/DONE"
+    fi
+    stage "score and time $name (AIC b5 and SAIC 1/1 in one run, batch 1, $IMAGES test images)"
+    [ -f "$dir/benchmark.json" ] || saic-benchmark --data "$DATA" --path "$dir/checkpoint_last.pt" \
+        --images "$IMAGES" --modes "AIC b5" "SAIC 1/1" --json "$dir/benchmark.json"
+done
+
+stage "Tables 5, 6, 7"
+saic-study-tables --runs "$RUNS" --out "$RUNS/tables"
+
+stage "Fig. 2 and Table 1: masking study (teacher beam-5 captions refilled by the SAIC model's Filler)"
+[ -f "$RUNS/masking.json" ] || saic-masking-study --data "$DATA" --teacher "$TEACHER" \
+    --filler "$RUNS/saic/checkpoint_last.pt" --images "$IMAGES" --out "$RUNS/masking"
+
+stage "Fig. 4: example captions (references beside AIC, NAIC, IR-NAIC and SAIC)"
+[ -f "$RUNS/examples.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" --images 5 \
+    --warmup 0 --modes "AIC b5" "NAIC" "IR-NAIC I=5" "SAIC 1/1" --examples 5 --json "$RUNS/examples.json"
+
+stage "SCST: the teacher fine-tuned by self-critical sequence training (CIDEr-D reward, greedy baseline)"
+if [ ! -f "$RUNS/scst/DONE" ]; then
+    mkdir -p "$RUNS/scst"
+    fairseq-train "$DATA" "${COMMON[@]}" --arch saic_small --criterion saic_scst --unique-images \
+        --scst-samples 5 --scst-baseline greedy --optimizer adam --lr 2e-5 --lr-scheduler fixed \
+        --batch-size 50 --max-update "$SCST_UPDATES" --finetune-from-model "$TEACHER" --num-workers 0 \
+        --save-interval-updates 50 --keep-interval-updates 1 --no-epoch-checkpoints --log-interval 10 \
+        --log-format simple --save-dir "$RUNS/scst" 2>&1 | tee -a "$RUNS/scst/train.log"
+    touch "$RUNS/scst/DONE"
+fi
+for name in teacher scst; do
+    path="$TEACHER"; [ "$name" = scst ] && path="$RUNS/scst/checkpoint_last.pt"
+    [ -f "$RUNS/scst/$name.json" ] || saic-benchmark --data "$DATA" --path "$path" --images "$IMAGES" \
+        --modes "AIC b5" "AIC b1" --json "$RUNS/scst/$name.json"
+done
+saic-study-tables --runs "$RUNS" --out "$RUNS/tables"
+stage "done: $RUNS/tables.md"
