@@ -52,6 +52,8 @@ setup(
             "saic-evaluate=saic_fairseq.cli.evaluate:main",
             "saic-benchmark=saic_fairseq.cli.benchmark:main",
             "saic-caption=saic_fairseq.cli.caption:main",
+            "saic-masking-study=saic_fairseq.cli.masking_study:main",
+            "saic-study-tables=saic_fairseq.cli.study_tables:main",
         ],
     },
 )

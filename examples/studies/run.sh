@@ -10,14 +10,17 @@ set -euo pipefail
 DATA=${DATA:-data/proxy}
 DEMO=${DEMO:-runs/proxy}                     # the demo's runs: teacher/checkpoint_best.pt
 RUNS=${RUNS:-runs/studies}
+ARCH=${ARCH:-saic_small}                     # the teacher's architecture
 UPDATES=${UPDATES:-300}                      # SAIC updates per study model
+SAVE_EVERY=${SAVE_EVERY:-100}                # checkpoint every N updates (what an interrupted run resumes from)
 SCST_UPDATES=${SCST_UPDATES:-150}
 IMAGES=${IMAGES:-250}                        # test images scored and timed
+RATES=${RATES:-0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9}   # masking rates of Fig. 2
 TEACHER="$DEMO/teacher/checkpoint_best.pt"
 COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5")
-TRAIN=(--arch saic_small --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens 4000 --num-workers 0
+TRAIN=(--arch "$ARCH" --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens 4000 --num-workers 0
        --lr 5e-4 --lr-scheduler inverse_sqrt --warmup-updates 50 --max-update "$UPDATES"
-       --save-interval-updates 100 --keep-interval-updates 1 --no-epoch-checkpoints
+       --save-interval-updates "$SAVE_EVERY" --keep-interval-updates 1 --no-epoch-checkpoints
        --log-interval 50 --log-format simple)
 start=$(date +%s)
 stage() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
@@ -61,7 +64,7 @@ saic-study-tables --runs "$RUNS" --out "$RUNS/tables"
 
 stage "Fig. 2 and Table 1: masking study (teacher beam-5 captions refilled by the SAIC model's Filler)"
 [ -f "$RUNS/masking.json" ] || saic-masking-study --data "$DATA" --teacher "$TEACHER" \
-    --filler "$RUNS/saic/checkpoint_last.pt" --images "$IMAGES" --out "$RUNS/masking"
+    --filler "$RUNS/saic/checkpoint_last.pt" --images "$IMAGES" --rates $RATES --out "$RUNS/masking"
 
 stage "Fig. 4: example captions (references beside AIC, NAIC, IR-NAIC and SAIC)"
 [ -f "$RUNS/examples.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" --images 5 \
@@ -70,10 +73,10 @@ stage "Fig. 4: example captions (references beside AIC, NAIC, IR-NAIC and SAIC)"
 stage "SCST: the teacher fine-tuned by self-critical sequence training (CIDEr-D reward, greedy baseline)"
 if [ ! -f "$RUNS/scst/DONE" ]; then
     mkdir -p "$RUNS/scst"
-    fairseq-train "$DATA" "${COMMON[@]}" --arch saic_small --criterion saic_scst --unique-images \
+    fairseq-train "$DATA" "${COMMON[@]}" --arch "$ARCH" --criterion saic_scst --unique-images \
         --scst-samples 5 --scst-baseline greedy --optimizer adam --lr 2e-5 --lr-scheduler fixed \
         --batch-size 50 --max-update "$SCST_UPDATES" --finetune-from-model "$TEACHER" --num-workers 0 \
-        --save-interval-updates 50 --keep-interval-updates 1 --no-epoch-checkpoints --log-interval 10 \
+        --save-interval-updates "$SAVE_EVERY" --keep-interval-updates 1 --no-epoch-checkpoints --log-interval 10 \
         --log-format simple --save-dir "$RUNS/scst" 2>&1 | tee -a "$RUNS/scst/train.log"
     touch "$RUNS/scst/DONE"
 fi
@@ -83,4 +86,4 @@ for name in teacher scst; do
         --modes "AIC b5" "AIC b1" --json "$RUNS/scst/$name.json"
 done
 saic-study-tables --runs "$RUNS" --out "$RUNS/tables"
-stage "done: $RUNS/tables.md"
+stage "done: $RUNS/tables.md, $RUNS/masking.md (+ .json, .png each)"

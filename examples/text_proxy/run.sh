@@ -44,5 +44,5 @@ saic-evaluate --refs "$DATA/test.refs.json" --captions "$RUNS/generate-saic.txt"
 
 stage "7/7 every decoding mode on the test images, batch size 1: latency, speed-up, quality"
 saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_best.pt" --images 250 \
-    --json "$RUNS/benchmark.json" --plot "$RUNS/benchmark.png"
+    --examples 3 --json "$RUNS/benchmark.json" --plot "$RUNS/benchmark.png"
 stage "done: $RUNS/benchmark.json, $RUNS/benchmark.png"

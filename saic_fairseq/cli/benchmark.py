@@ -111,6 +111,24 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     return rows
 
 
+def example_captions(rows, references, count):
+    """Fig. 4: for the first ``count`` images, the references beside every mode's caption."""
+    ids = list(rows[0]["captions"])[:count]
+    return [{"image id": i, "references": references[i], **{r["mode"]: r["captions"][i] for r in rows}} for i in ids]
+
+
+def format_examples(examples):
+    """Plain text, one block per image: references, then each mode's caption."""
+    blocks = []
+    for example in examples:
+        lines = [f"image {example['image id']}"]
+        lines += [f"  {'GT':<12} {ref}" for ref in example["references"]]
+        lines += [f"  {mode:<12} {caption}" for mode, caption in example.items()
+                  if mode not in ("image id", "references")]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def plot(rows, path, title):
     """CIDEr against latency, one labelled point per mode (PNG)."""
     import matplotlib
@@ -147,6 +165,8 @@ def main(argv=None):
     parser.add_argument("--group-size", type=int, help="k for saic (default: the checkpoint's)")
     parser.add_argument("--modes", nargs="+", help="subset of the mode labels, e.g. 'AIC b1' 'SAIC 1/1'")
     parser.add_argument("--no-quality", action="store_true", help="skip the COCO metrics")
+    parser.add_argument("--examples", type=int, default=0,
+                        help="print this many images' references beside each mode's caption (the paper's Fig. 4)")
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--plot", help="write CIDEr against latency here (PNG)")
     args = parser.parse_args(argv)
@@ -175,10 +195,16 @@ def main(argv=None):
              f"batch {args.batch_size}, {device}")
     print(title)
     print(format_table(rows, [c for c in COLUMNS if args.no_quality is False or c not in QUALITY]))
+    examples = []
+    if args.examples:
+        from saic_fairseq.data.coco_captions import load_json
+
+        examples = example_captions(rows, load_json(os.path.join(args.data, f"{args.split}.refs.json")), args.examples)
+        print("\nExample captions (Fig. 4)\n" + format_examples(examples))
     if args.json:
         with atomic_open(args.json) as handle:
             json.dump({"title": title, "device": device, "group_size": task.cfg.group_size,
-                       "batch_size": args.batch_size, "rows": rows}, handle, indent=1)
+                       "batch_size": args.batch_size, "rows": rows, "examples": examples}, handle, indent=1)
     if args.plot:
         plot(rows, args.plot, title)
     return 0

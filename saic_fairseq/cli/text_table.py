@@ -11,6 +11,13 @@ def format_table(rows, columns):
     return "\n".join(lines)
 
 
+def markdown_table(rows, columns):
+    """GitHub Markdown table: rows are dicts; numbers printed with two decimals."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def _cell(value):
     if value is None:
         return "-"

@@ -20,13 +20,14 @@ def spice_missing_jars():
     return [jar for jar in jars if not os.path.exists(jar)]
 
 
-def coco_scores(references, captions, spice=True):
+def coco_scores(references, captions, spice=True, only=None):
     """Corpus scores, as fractions (CIDEr 1.0 = 100 in papers).
 
     Args:
         references: {image id: [raw reference captions]}.
         captions: {image id: one generated caption}; every id must have references.
         spice: compute SPICE when its jars are installed.
+        only: optional metric names; scorers that give none of them are skipped (speed).
     Returns:
         ({metric: score}, {metric: per-image list}, note): ``note`` says why SPICE is absent.
     """
@@ -42,6 +43,9 @@ def coco_scores(references, captions, spice=True):
     res = tokenizer.tokenize({i: [{"caption": captions[i]}] for i in ids})
     scorers = [(Bleu(4), ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]), (Meteor(), ["METEOR"]),
                (Rouge(), ["ROUGE-L"]), (Cider(), ["CIDEr"])]
+    if only is not None:
+        scorers = [(scorer, names) for scorer, names in scorers if set(names) & set(only)]
+        spice = spice and "SPICE" in only
     note = None
     if spice:
         missing = spice_missing_jars()

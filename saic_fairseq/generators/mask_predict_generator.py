@@ -31,6 +31,36 @@ class MaskPredictGenerator:
         return lprobs.max(dim=-1)
 
     @torch.no_grad()
+    def mask_predict(self, encoder_out, tokens, maskable, iterations):
+        """Fill the ``<mask>``s of ``tokens`` and refine them (Ghazvininejad et al. 2019).
+
+        Args:
+            encoder_out: the encoder's output for the B rows.
+            tokens: (B, T) words with ``<mask>`` where a word is to be predicted, padding past
+                each row's length.
+            maskable: (B, T) bool, the positions that may be predicted again (usually the
+                ``<mask>`` positions of the input).
+            iterations: I; iteration t > 1 re-masks the n = |maskable| * (I - t) / I least
+                confident maskable words and predicts them again.
+        Returns:
+            (tokens, scores): (B, T) filled tokens and the log-probability of each predicted
+            word (0 where the input word was kept).
+        """
+        masked = tokens.eq(self.layout.mask)
+        new_scores, predicted = self._predict(tokens, encoder_out)
+        tokens = torch.where(masked, predicted, tokens)
+        scores = new_scores.masked_fill(~masked, 0.0)
+        count = maskable.sum(-1).float()
+        for step in range(1, iterations):
+            n_mask = (count * (iterations - step) / iterations).long()
+            rank = scores.masked_fill(~maskable, float("inf")).argsort(dim=-1).argsort(dim=-1)
+            remask = rank < n_mask[:, None]
+            new_scores, new_tokens = self._predict(tokens.masked_fill(remask, self.layout.mask), encoder_out)
+            tokens = torch.where(remask, new_tokens, tokens)
+            scores = torch.where(remask, new_scores, scores)
+        return tokens, scores
+
+    @torch.no_grad()
     def generate(self, models, sample, **kwargs):
         model, layout, pad = self.model, self.layout, self.tgt_dict.pad()
         encoder_out = model.encoder.forward_torchscript(sample["net_input"])
@@ -45,16 +75,7 @@ class MaskPredictGenerator:
         width = int(lengths.max())
         valid = torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
         tokens = torch.full(valid.shape, layout.mask, dtype=torch.long, device=lengths.device).masked_fill(~valid, pad)
-        scores, tokens = self._predict(tokens, encoder_out)
-        tokens, scores = tokens.masked_fill(~valid, pad), scores.masked_fill(~valid, 0.0)
-        for step in range(1, self.iterations):
-            n_mask = (lengths.float() * (self.iterations - step) / self.iterations).long()
-            confidence = scores.masked_fill(~valid, float("inf"))
-            rank = confidence.argsort(dim=-1).argsort(dim=-1)
-            remask = rank < n_mask[:, None]
-            new_scores, new_tokens = self._predict(tokens.masked_fill(remask, layout.mask), encoder_out)
-            tokens = torch.where(remask, new_tokens, tokens)
-            scores = torch.where(remask, new_scores, scores)
+        tokens, scores = self.mask_predict(encoder_out, tokens, valid, self.iterations)
         mean = scores.sum(-1) / lengths
         best = mean.view(bsz, beam).argmax(-1) + torch.arange(bsz, device=mean.device) * beam
         results = []

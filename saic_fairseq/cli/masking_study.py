@@ -1,0 +1,196 @@
+"""saic-masking-study: the paper's preliminary study (Sec. 3, Fig. 2 and Table 1).
+
+    saic-masking-study --data data/proxy --teacher runs/proxy/teacher/checkpoint_best.pt \
+        --filler runs/studies/saic/checkpoint_last.pt --images 250 --out runs/studies/masking
+
+The AIC teacher captions the test images with beam 5; each caption is masked by Head, Tail,
+Random (``--seeds`` seeds, averaged) and Group masking at rates 0.1 ... 0.9, and the filler
+model fills every ``<mask>`` in one parallel pass (bidirectional, the length kept); the
+captions are scored with pycocoevalcap's BLEU-4 and CIDEr-D. Then Table 1: Group masking at
+p = 0.7 with beam M in {1, 5} (the teacher's top M captions are masked and filled, the filled
+caption with the best mean log-probability wins) and I in {1, 5} mask-predict iterations.
+Writes OUT.md, OUT.json and OUT.png (CIDEr-D against the masking rate).
+"""
+import argparse
+import json
+import sys
+from argparse import Namespace
+
+import numpy as np
+import torch
+from fairseq.data import data_utils
+from tqdm import tqdm
+
+from saic_fairseq.atomic_write import atomic_open, atomic_path
+from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli.text_table import markdown_table
+from saic_fairseq.errors import SAICInputError
+from saic_fairseq.studies.caption_masking import METHODS, mask_positions
+from saic_fairseq.studies.paper_numbers import TABLE1
+
+RATES = [round(0.1 * i, 1) for i in range(1, 10)]
+
+
+def batches(dataset, count, batch_size):
+    for start in range(0, count, batch_size):
+        yield dataset.collater([dataset[i] for i in range(start, min(count, start + batch_size))])
+
+
+def beam_captions(task, model, split, count, beam, batch_size):
+    """{image id: the teacher's top ``beam`` captions, (N,) word tokens without </s>}."""
+    from saic_fairseq.generators import build_caption_generator
+
+    generator = build_caption_generator(task, [model], Namespace(beam=beam), "aic")
+    captions = {}
+    for sample in tqdm(batches(task.dataset(split), count, batch_size), desc=f"teacher beam {beam}",
+                       total=-(-count // batch_size)):
+        for image_id, hypos in zip(sample["image_id"].tolist(), generator.generate([model], sample)):
+            captions[image_id] = [h["tokens"][:-1].cpu() for h in hypos]
+    return captions
+
+
+@torch.no_grad()
+def fill(task, model, split, count, batch_size, captions, choose_mask, beam=1, iterations=1):
+    """Mask each image's top ``beam`` captions by ``choose_mask(length) -> (N,) bool``, fill them
+    with the model's Filler (``iterations`` mask-predict steps); {image id: best filled caption}."""
+    from saic_fairseq.generators import build_caption_generator
+
+    d = task.target_dictionary
+    filler = build_caption_generator(task, [model], Namespace(beam=1), "ir-naic", iterations=iterations)
+    mask = filler.layout.mask
+    filled = {}
+    for sample in batches(task.dataset(split), count, batch_size):
+        encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+        rows, inputs, maskable = [], [], []
+        for row, image_id in enumerate(sample["image_id"].tolist()):
+            for caption in captions[image_id][:beam]:
+                hidden = torch.from_numpy(choose_mask(caption.numel()))
+                rows.append(row)
+                inputs.append(caption.masked_fill(hidden, mask))
+                maskable.append(hidden)
+        tokens = data_utils.collate_tokens(inputs, d.pad())
+        maskable = data_utils.collate_tokens([m.long() for m in maskable], 0).bool()
+        rows = torch.tensor(rows)
+        tokens, scores = filler.mask_predict(model.encoder.reorder_encoder_out(encoder_out, rows), tokens, maskable,
+                                             iterations)
+        mean = scores.sum(-1) / maskable.sum(-1).clamp(min=1)
+        for row, image_id in enumerate(sample["image_id"].tolist()):
+            mine = (rows == row).nonzero().view(-1)
+            best = int(mine[mean[mine].argmax()])
+            filled[image_id] = d.string(tokens[best], extra_symbols_to_ignore={d.pad(), d.eos()})
+    return filled
+
+
+def run_study(teacher_task, teacher, task, model, split, count, batch_size, seeds, references, rates=RATES,
+              progress=True):
+    """{"fig2": rows per method, "table1": rows per (M, I), "teacher": scores of the unmasked captions}."""
+    from saic_fairseq.evaluation.coco_metrics import coco_scores
+
+    def score(captions):
+        totals, _, _ = coco_scores(references, {str(k): v for k, v in captions.items()}, spice=False,
+                                   only=["BLEU-4", "CIDEr"])
+        return {"BLEU-4": 100 * totals["BLEU-4"], "CIDEr": 100 * totals["CIDEr"]}
+
+    d = teacher_task.target_dictionary
+    beams = beam_captions(teacher_task, teacher, split, count, 5, batch_size)
+    unmasked = score({i: d.string(c[0]) for i, c in beams.items()})
+    fig2 = []
+    jobs = [(method, rate) for method in METHODS for rate in rates]
+    for method, rate in tqdm(jobs, desc="masking methods x rates", disable=not progress):
+        runs = []
+        for seed in range(seeds if method == "random" else 1):
+            rng = np.random.default_rng(seed)
+            runs.append(score(fill(task, model, split, count, batch_size, beams,
+                                   lambda n: mask_positions(method, n, rate, rng))))
+        fig2.append({"method": method, "rate": rate, "runs": len(runs),
+                     **{m: float(np.mean([r[m] for r in runs])) for m in ("BLEU-4", "CIDEr")}})
+    table1 = []
+    for (beam, iterations), (paper_bleu, paper_cider) in TABLE1.items():
+        ours = score(fill(task, model, split, count, batch_size, beams, lambda n: mask_positions("group", n, 0.7),
+                          beam=beam, iterations=iterations))
+        table1.append({"M": beam, "I": iterations, **ours, "paper BLEU-4": paper_bleu, "paper CIDEr": paper_cider})
+    return {"teacher": unmasked, "fig2": fig2, "table1": table1}
+
+
+def markdown(result, title):
+    by = {(r["method"], r["rate"]): r["CIDEr"] for r in result["fig2"]}
+    rates = sorted({r["rate"] for r in result["fig2"]})
+    fig2 = [{"method": m, **{f"p={rate}": by[(m, rate)] for rate in rates}} for m in METHODS]
+    return "\n\n".join([
+        f"### Fig. 2: CIDEr-D of the teacher's beam-5 captions, masked and refilled in one pass\n\n{title}; "
+        f"unmasked teacher captions: BLEU-4 {result['teacher']['BLEU-4']:.2f}, CIDEr-D "
+        f"{result['teacher']['CIDEr']:.2f}. The paper's Fig. 2 is a plot without printed values: "
+        "its shape is Group > Random > Head, Tail.",
+        markdown_table(fig2, ["method"] + [f"p={rate}" for rate in rates]),
+        "### Table 1: Group masking at p = 0.7, beam M and iterations I",
+        markdown_table(result["table1"], ["M", "I", "BLEU-4", "CIDEr", "paper BLEU-4", "paper CIDEr"]),
+    ]) + "\n"
+
+
+def plot(result, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method in METHODS:
+        rows = [r for r in result["fig2"] if r["method"] == method]
+        ax.plot([r["rate"] for r in rows], [r["CIDEr"] for r in rows], marker="o", label=method.capitalize())
+    ax.axhline(result["teacher"]["CIDEr"], color="gray", linestyle="--", label="teacher, no mask")
+    ax.set_xlabel("masking rate p")
+    ax.set_ylabel("CIDEr-D")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="saic-masking-study", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="data directory")
+    parser.add_argument("--features", help="HDF5 features (default: DATA/features.h5)")
+    parser.add_argument("--teacher", required=True, help="AIC checkpoint whose beam-5 captions are masked")
+    parser.add_argument("--filler", required=True, help="checkpoint whose Filler fills the masks (a SAIC model)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--images", type=int, default=250)
+    parser.add_argument("--seeds", type=int, default=4, help="runs of Random masking, averaged")
+    parser.add_argument("--rates", type=float, nargs="+", default=RATES, help="masking rates (default 0.1 ... 0.9)")
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--out", required=True, help="prefix of OUT.md, OUT.json, OUT.png")
+    args = parser.parse_args(argv)
+    setup_logging()
+    from saic_fairseq.data.coco_captions import load_json
+    from saic_fairseq.model_loading import load_model_for_split
+
+    features = args.features or f"{args.data}/features.h5"
+    try:
+        teacher_task, teacher = load_model_for_split(args.teacher, args.data, features, args.split)
+        task, model = load_model_for_split(args.filler, args.data, features, args.split)
+        if len(task.target_dictionary) != len(teacher_task.target_dictionary):
+            raise SAICInputError(args.filler, None, "its dictionary differs from the teacher's")
+        references = load_json(f"{args.data}/{args.split}.refs.json")
+    except SAICInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    count = min(args.images, len(task.dataset(args.split)))
+    result = run_study(teacher_task, teacher, task, model, args.split, count, args.batch_size, args.seeds,
+                       references, args.rates)
+    title = f"teacher {args.teacher}, filler {args.filler}, {count} {args.split} images"
+    result["title"] = title
+    text = markdown(result, title)
+    print(text)
+    with atomic_open(args.out + ".md") as handle:
+        handle.write(text)
+    plot(result, args.out + ".png", title)
+    with atomic_open(args.out + ".json") as handle:  # last: its presence means the study is complete
+        json.dump(result, handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
