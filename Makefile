@@ -1,13 +1,14 @@
 # make install   virtual environment .venv with torch (CPU 2.13.0 here), fairseq-fixed and the plugin
 # make test      the test suite (what CI runs)
 # make demo      the main job on the bundled text-proxy data
+# make studies   the paper's Tables 1, 5-7, Fig. 2 and 4 and the SCST teacher (after, or including, the demo)
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 FAIRSEQ ?= fairseq-fixed==0.12.3.1
 BIN = $(VENV)/bin
 
-.PHONY: install test demo clean
+.PHONY: install test demo studies clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +27,9 @@ test: install
 
 demo: install
 	PATH=$(CURDIR)/$(BIN):$$PATH bash examples/text_proxy/run.sh
+
+studies: install
+	PATH=$(CURDIR)/$(BIN):$$PATH bash examples/studies/run.sh
 
 clean:
 	rm -rf $(VENV) *.egg-info

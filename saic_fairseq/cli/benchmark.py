@@ -20,8 +20,9 @@ import time
 import numpy as np
 import torch
 
-from saic_fairseq.atomic_write import atomic_open, atomic_path
+from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import format_table
 from saic_fairseq.errors import SAICInputError
 
@@ -131,11 +132,7 @@ def format_examples(examples):
 
 def plot(rows, path, title):
     """CIDEr against latency, one labelled point per mode (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows:
         ax.scatter(row["ms mean"], row.get("CIDEr", 0.0))
@@ -144,10 +141,7 @@ def plot(rows, path, title):
     ax.set_ylabel("CIDEr-D")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def main(argv=None):

@@ -21,8 +21,9 @@ import torch
 from fairseq.data import data_utils
 from tqdm import tqdm
 
-from saic_fairseq.atomic_write import atomic_open, atomic_path
+from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import markdown_table
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.studies.caption_masking import METHODS, mask_positions
@@ -128,11 +129,7 @@ def markdown(result, title):
 
 
 def plot(result, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in METHODS:
         rows = [r for r in result["fig2"] if r["method"] == method]
@@ -143,10 +140,7 @@ def plot(result, path, title):
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def main(argv=None):

@@ -12,8 +12,9 @@ import json
 import os
 import sys
 
-from saic_fairseq.atomic_write import atomic_open, atomic_path
+from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import markdown_table
 from saic_fairseq.studies.paper_numbers import TABLE5, TABLE6, TABLE7
 
@@ -92,11 +93,7 @@ TITLES = {
 
 
 def plot(tables, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [r for r in tables["table6"][0] if "CIDEr" in r]
     if not rows:
         return
@@ -111,11 +108,9 @@ def plot(tables, path):
     right.set_xlabel("group size k")
     right.set_ylabel("speed-up vs AIC beam 5")
     for ax in (left, right):
+        ax.set_xticks(ks)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def main(argv=None):
