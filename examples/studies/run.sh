@@ -14,6 +14,7 @@ ARCH=${ARCH:-saic_small}                     # the teacher's architecture
 UPDATES=${UPDATES:-300}                      # SAIC updates per study model
 SAVE_EVERY=${SAVE_EVERY:-100}                # checkpoint every N updates (what an interrupted run resumes from)
 SCST_UPDATES=${SCST_UPDATES:-150}
+SCST_BASELINE=${SCST_BASELINE:-mean}         # greedy is the paper's; mean measured better here (README)
 IMAGES=${IMAGES:-250}                        # test images scored and timed
 RATES=${RATES:-0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9}   # masking rates of Fig. 2
 TEACHER="$DEMO/teacher/checkpoint_best.pt"
@@ -47,7 +48,7 @@ for entry in "${STUDIES[@]}"; do
     read -r -a extra <<< "$options"
     dir="$RUNS/$name"
     init=(); [ "$from" = teacher ] && init=(--finetune-from-model "$TEACHER")
-    stage "train $name from the $from: ${extra[*]}"
+    stage "train $name (start: $from): ${extra[*]}"
     if [ ! -f "$dir/DONE" ]; then
         mkdir -p "$dir"
         fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" --criterion saic_loss --p-hybr 0.5 \
@@ -70,11 +71,11 @@ stage "Fig. 4: example captions (references beside AIC, NAIC, IR-NAIC and SAIC)"
 [ -f "$RUNS/examples.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" --images 5 \
     --warmup 0 --modes "AIC b5" "NAIC" "IR-NAIC I=5" "SAIC 1/1" --examples 5 --json "$RUNS/examples.json"
 
-stage "SCST: the teacher fine-tuned by self-critical sequence training (CIDEr-D reward, greedy baseline)"
+stage "SCST: the teacher fine-tuned by self-critical sequence training (CIDEr-D reward, $SCST_BASELINE baseline)"
 if [ ! -f "$RUNS/scst/DONE" ]; then
     mkdir -p "$RUNS/scst"
     fairseq-train "$DATA" "${COMMON[@]}" --arch "$ARCH" --criterion saic_scst --unique-images \
-        --scst-samples 5 --scst-baseline greedy --optimizer adam --lr 2e-5 --lr-scheduler fixed \
+        --scst-samples 5 --scst-baseline "$SCST_BASELINE" --optimizer adam --lr 5e-5 --lr-scheduler fixed \
         --batch-size 50 --max-update "$SCST_UPDATES" --finetune-from-model "$TEACHER" --num-workers 0 \
         --save-interval-updates "$SAVE_EVERY" --keep-interval-updates 1 --no-epoch-checkpoints --log-interval 10 \
         --log-format simple --save-dir "$RUNS/scst" 2>&1 | tee -a "$RUNS/scst/train.log"

@@ -35,8 +35,8 @@ BASELINES = ChoiceEnum(["greedy", "mean"])
 class SAICSCSTConfig(FairseqDataclass):
     scst_samples: int = field(default=5, metadata={"help": "captions sampled per image"})
     scst_baseline: BASELINES = field(
-        default="greedy", metadata={"help": "reward baseline: the greedy caption's CIDEr-D, or the mean of the "
-                                    "image's other samples (needs --scst-samples >= 2)"}
+        default="mean", metadata={"help": "reward baseline: the mean CIDEr-D of the image's other samples (needs "
+                                  "--scst-samples >= 2), or the greedy caption's (the paper's reference)"}
     )
     scst_max_len: int = field(default=0, metadata={"help": "longest sampled caption in tokens (0: the task's)"})
     scst_document_frequency: str = field(
