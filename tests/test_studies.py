@@ -44,7 +44,7 @@ def test_mask_predict_fills_only_the_masks(proxy_data, trained_state):
     generator = build_caption_generator(task, [model], Namespace(beam=1), "ir-naic", iterations=3)
     encoder_out = model.encoder.forward_torchscript(sample["net_input"])
     words = torch.full((4, 6), 10)
-    hidden = torch.tensor([mask_positions("group", 6, 0.5)] * 4)
+    hidden = torch.from_numpy(np.stack([mask_positions("group", 6, 0.5)] * 4))
     tokens, scores = generator.mask_predict(encoder_out, words.masked_fill(hidden, generator.layout.mask), hidden, 3)
     assert torch.equal(tokens[~hidden], words[~hidden]) and (scores[~hidden] == 0).all()
     assert not tokens.eq(generator.layout.mask).any() and (scores[hidden] < 0).all()
