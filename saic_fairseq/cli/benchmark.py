@@ -87,9 +87,7 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
 
     dataset = task.dataset(split)
     count = min(images, len(dataset))
-    items = list(range(count))
-    batches = [dataset.collater([dataset[i] for i in items[s : s + batch_size]]) for s in range(0, count, batch_size)]
-    batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in batches]
+    batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in dataset.batches(count, batch_size)]
     references = load_json(os.path.join(task.cfg.data, f"{split}.refs.json")) if quality else None
     rows = []
     for mode in modes:

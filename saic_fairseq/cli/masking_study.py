@@ -32,18 +32,13 @@ from saic_fairseq.studies.paper_numbers import TABLE1
 RATES = [round(0.1 * i, 1) for i in range(1, 10)]
 
 
-def batches(dataset, count, batch_size):
-    for start in range(0, count, batch_size):
-        yield dataset.collater([dataset[i] for i in range(start, min(count, start + batch_size))])
-
-
 def beam_captions(task, model, split, count, beam, batch_size):
     """{image id: the teacher's top ``beam`` captions, (N,) word tokens without </s>}."""
     from saic_fairseq.generators import build_caption_generator
 
     generator = build_caption_generator(task, [model], Namespace(beam=beam), "aic")
     captions = {}
-    for sample in tqdm(batches(task.dataset(split), count, batch_size), desc=f"teacher beam {beam}",
+    for sample in tqdm(task.dataset(split).batches(count, batch_size), desc=f"teacher beam {beam}",
                        total=-(-count // batch_size)):
         for image_id, hypos in zip(sample["image_id"].tolist(), generator.generate([model], sample)):
             captions[image_id] = [h["tokens"][:-1].cpu() for h in hypos]
@@ -51,19 +46,26 @@ def beam_captions(task, model, split, count, beam, batch_size):
 
 
 @torch.no_grad()
-def fill(task, model, split, count, batch_size, captions, choose_mask, beam=1, iterations=1):
+def encode_images(task, model, split, count, batch_size):
+    """[(image ids, encoder output)] of the first ``count`` images, encoded once for every fill."""
+    return [(sample["image_id"].tolist(), model.encoder.forward_torchscript(sample["net_input"]))
+            for sample in task.dataset(split).batches(count, batch_size)]
+
+
+@torch.no_grad()
+def fill(task, model, encoded, captions, choose_mask, beam=1, iterations=1):
     """Mask each image's top ``beam`` captions by ``choose_mask(length) -> (N,) bool``, fill them
-    with the model's Filler (``iterations`` mask-predict steps); {image id: best filled caption}."""
+    with the model's Filler (``iterations`` mask-predict steps); {image id: best filled caption}.
+    ``encoded`` is :func:`encode_images`'s output for the images."""
     from saic_fairseq.generators import build_caption_generator
 
     d = task.target_dictionary
     filler = build_caption_generator(task, [model], Namespace(beam=1), "ir-naic", iterations=iterations)
     mask = filler.layout.mask
     filled = {}
-    for sample in batches(task.dataset(split), count, batch_size):
-        encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+    for image_ids, encoder_out in encoded:
         rows, inputs, maskable = [], [], []
-        for row, image_id in enumerate(sample["image_id"].tolist()):
+        for row, image_id in enumerate(image_ids):
             for caption in captions[image_id][:beam]:
                 hidden = torch.from_numpy(choose_mask(caption.numel()))
                 rows.append(row)
@@ -75,7 +77,7 @@ def fill(task, model, split, count, batch_size, captions, choose_mask, beam=1, i
         tokens, scores = filler.mask_predict(model.encoder.reorder_encoder_out(encoder_out, rows), tokens, maskable,
                                              iterations)
         mean = scores.sum(-1) / maskable.sum(-1).clamp(min=1)
-        for row, image_id in enumerate(sample["image_id"].tolist()):
+        for row, image_id in enumerate(image_ids):
             mine = (rows == row).nonzero().view(-1)
             best = int(mine[mean[mine].argmax()])
             filled[image_id] = d.string(tokens[best], extra_symbols_to_ignore={d.pad(), d.eos()})
@@ -95,20 +97,20 @@ def run_study(teacher_task, teacher, task, model, split, count, batch_size, seed
     d = teacher_task.target_dictionary
     beams = beam_captions(teacher_task, teacher, split, count, 5, batch_size)
     unmasked = score({i: d.string(c[0]) for i, c in beams.items()})
+    encoded = encode_images(task, model, split, count, batch_size)
     fig2 = []
     jobs = [(method, rate) for method in METHODS for rate in rates]
     for method, rate in tqdm(jobs, desc="masking methods x rates", disable=not progress):
         runs = []
         for seed in range(seeds if method == "random" else 1):
             rng = np.random.default_rng(seed)
-            runs.append(score(fill(task, model, split, count, batch_size, beams,
-                                   lambda n: mask_positions(method, n, rate, rng))))
+            runs.append(score(fill(task, model, encoded, beams, lambda n: mask_positions(method, n, rate, rng))))
         fig2.append({"method": method, "rate": rate, "runs": len(runs),
                      **{m: float(np.mean([r[m] for r in runs])) for m in ("BLEU-4", "CIDEr")}})
     table1 = []
     for (beam, iterations), (paper_bleu, paper_cider) in TABLE1.items():
-        ours = score(fill(task, model, split, count, batch_size, beams, lambda n: mask_positions("group", n, 0.7),
-                          beam=beam, iterations=iterations))
+        ours = score(fill(task, model, encoded, beams, lambda n: mask_positions("group", n, 0.7), beam=beam,
+                          iterations=iterations))
         table1.append({"M": beam, "I": iterations, **ours, "paper BLEU-4": paper_bleu, "paper CIDEr": paper_cider})
     return {"teacher": unmasked, "fig2": fig2, "table1": table1}
 
