@@ -2,7 +2,7 @@
 import json
 
 from conftest import fairseq_cli
-from saic_fairseq.cli.benchmark import TABLE2_MODES, step_bound
+from saic_fairseq.studies.decoding_benchmark import TABLE2_MODES, step_bound
 
 
 def test_step_bounds():

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conftest import first_batch, setup_task_and_model, trained_task_and_model
-from saic_fairseq.generators import build_caption_generator, layout_of
+from saic_fairseq.generators import build_caption_generator
+from saic_fairseq.modules.outliner_filler_layout import layout_of
 from saic_fairseq.generators.decoder_call_counter import DecoderCallCounter
 
 
@@ -68,16 +69,17 @@ def test_fill_merges_outline_and_filler_and_cuts_at_first_eos(k3):
     generator = build_caption_generator(task, [model], gen_args(1), decoding="saic")
     lay = layout_of(task)
     eos, a, d = lay.eos, 10, 13
-    outline = {"tokens": torch.tensor([a, d, eos]), "score": torch.tensor(-6.0 / 3),
-               "positional_scores": torch.tensor([-1.0, -2.0, -3.0])}
-    filler_input = lay.filler_input(torch.tensor([a, d]))  # a M M d M M
-    fill_tokens = torch.tensor([99, 11, eos, 99, 12, 12])  # </s> inside the first group
-    fill_scores = torch.tensor([-9.0, -0.5, -0.25, -9.0, -7.0, -7.0])
-    hypo = generator._finish(outline, fill_tokens, fill_scores, filler_input)
-    assert hypo["tokens"].tolist() == [a, 11, eos]
-    assert hypo["positional_scores"].tolist() == [-1.0, -0.5, -0.25]
+    outline_scores = torch.tensor([[-1.0, -2.0, -3.0]])  # outline a d </s>, score -6 / 3
+    filler_input = lay.filler_input(torch.tensor([a, d]))[None]  # a M M d M M
+    fill_tokens = torch.tensor([[99, 11, eos, 99, 12, 12]])  # </s> inside the first group
+    fill_scores = torch.tensor([[-9.0, -0.5, -0.25, -9.0, -7.0, -7.0]])
+    tokens, positional, lengths, scores = generator.merge(filler_input, fill_tokens, fill_scores, outline_scores,
+                                                          torch.tensor([3]), torch.tensor([-6.0 / 3]))
+    n = int(lengths[0])
+    assert tokens[0, :n].tolist() == [a, 11, eos]
+    assert positional[0, :n].tolist() == [-1.0, -0.5, -0.25]
     # eq. 10: every Outliner term (3) + the Filler terms kept in the caption (2), / 5 tokens
-    assert float(hypo["score"]) == pytest.approx((-6.0 - 0.75) / 5)
+    assert float(scores[0]) == pytest.approx((-6.0 - 0.75) / 5)
 
 
 @pytest.mark.parametrize("mode", ["aic", "saic", "naic", "ir-naic"])
@@ -112,3 +114,49 @@ def test_fill_beam_larger_than_outline_beam_is_refused(proxy_data):
     task, model, _, _ = setup_task_and_model(proxy_data, extra=["--outline-beam", "1", "--fill-beam", "2"])
     with pytest.raises(ValueError, match="--fill-beam .2. must not exceed --outline-beam .1."):
         build_caption_generator(task, [model], gen_args(1), decoding="saic")
+
+
+@pytest.mark.parametrize("group_size", [1, 3])
+@pytest.mark.parametrize("options", [{}, {"len_penalty": 0.5, "unk_penalty": 2.0, "min_len": 3},
+                                     {"normalize_scores": False, "temperature": 0.7}])
+def test_greedy_search_equals_fairseq_beam_1(proxy_data, trained_state, group_size, options):
+    """GreedySearch (AIC b1 and the SAIC Outliner with M_out = 1) gives fairseq's
+    SequenceGenerator's beam-1 hypotheses token for token, at the Outliner's positions too."""
+    from saic_fairseq.generators.aic_generator import AICSequenceGenerator
+    from saic_fairseq.generators.greedy_search import GreedySearch
+    from saic_fairseq.generators.outliner_model import OutlinerModel
+
+    task, model = trained_task_and_model(proxy_data, trained_state, group_size)
+    lay = layout_of(task)
+    sample = first_batch(task, batch_size=16)
+    outliner = OutlinerModel(model, lay)
+    max_len = {1: 6, 3: 3}[group_size]  # short enough that some captions hit the limit
+    fairseq_search = AICSequenceGenerator([outliner], task.target_dictionary, lay.bog, beam_size=1, max_len_a=0,
+                                          max_len_b=max_len, **options)
+    encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+    outliner.encoder.encoder_out = encoder_out
+    expected = fairseq_search.generate([outliner], sample)
+    greedy = GreedySearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, max_len, **options)
+    tokens, positional, lengths, scores = greedy.search(encoder_out)
+    assert lengths.tolist() == [len(h[0]["tokens"]) for h in expected]
+    assert any(n == max_len + 1 for n in lengths.tolist())  # the forced </s> at the length limit is covered
+    for row, hypos in enumerate(expected):
+        n = int(lengths[row])
+        assert tokens[row, :n].tolist() == hypos[0]["tokens"].tolist()
+        assert tokens[row, n:].eq(task.target_dictionary.pad()).all()
+        torch.testing.assert_close(positional[row, :n], hypos[0]["positional_scores"], atol=1e-4, rtol=0)
+        torch.testing.assert_close(scores[row], hypos[0]["score"], atol=1e-4, rtol=0)
+
+
+def test_aic_beam_1_and_saic_m_out_1_use_the_greedy_loop(k3):
+    from saic_fairseq.generators.greedy_search import GreedyGenerator
+
+    task, model = k3
+    assert isinstance(build_caption_generator(task, [model], gen_args(1), decoding="aic"), GreedyGenerator)
+    assert build_caption_generator(task, [model], gen_args(1), decoding="saic", outline_beam=1,
+                                   fill_beam=1).greedy is not None
+    blocked = gen_args(1)
+    blocked.no_repeat_ngram_size = 2  # greedy does not block n-grams: fairseq's search does it
+    assert not isinstance(build_caption_generator(task, [model], blocked, decoding="aic"), GreedyGenerator)
+    assert build_caption_generator(task, [model], blocked, decoding="saic", outline_beam=1,
+                                   fill_beam=1).greedy is None

@@ -55,7 +55,7 @@ def test_hybrid_distillation_rate(setup):
         targets, _, _, _ = criterion.plan(fake_sample(50, first_id=batch * 50), 10, training=True)
         raw += sum(int(t[0]) == 10 for t in targets)
         total += len(targets)
-        assert all(t.tolist() in ([10, 10, 10, 2], [20, 20, 2]) for t in targets)
+        assert all(t[t.ne(1)].tolist() in ([10, 10, 10, 2], [20, 20, 2]) for t in targets)  # 1 = padding
     assert abs(raw / total - 0.3) < 0.02
 
 
@@ -104,3 +104,38 @@ def test_every_part_is_logged(setup):
 def test_training_lowers_the_loss(trained_state):
     _, losses = trained_state
     assert np.mean(losses[-10:]) < losses[0] - 1.5 and np.mean(losses[-10:]) < np.mean(losses[10:20])
+
+
+def test_one_pass_loss_equals_a_separate_pass_per_part(setup):
+    """The criterion's single mixed-batch pass gives the loss of the paper's four separate
+    parts (each its own decoder pass over collated single-sentence samples), part by part."""
+    from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
+
+    from saic_fairseq.modules.outliner_filler_layout import LAYOUT_OF_KIND
+
+    task, model, criterion, _ = setup
+    criterion.p_hybr = 1.0
+    sample = first_batch(task, split="valid", batch_size=8)
+    model.eval()  # no dropout: the two computations must agree
+    with torch.no_grad():
+        loss, sample_size, criterion_log = criterion(model, sample)
+        targets, plain, group, _ = criterion.plan(sample, 500, training=False)
+        net = sample["net_input"]
+        encoder_out = model.encoder(net["features"], net["padding_mask"], net.get("boxes"))
+        lay, pad = criterion.layout, criterion.padding_idx
+        total = 0.0
+        for kind, rows in (("aic", plain), ("naic", plain), ("outliner", group), ("filler", group)):
+            make = getattr(lay, f"{kind}_sample")
+            inputs, target = lay.collate([make(targets[i][targets[i].ne(pad)]) for i in rows])
+            logits, _ = model.decoder(inputs, model.encoder.reorder_encoder_out(encoder_out, torch.tensor(rows)),
+                                      positions=lay.positions_of(kind, inputs.size(1)),
+                                      self_attn_layout=LAYOUT_OF_KIND[kind])
+            lprobs = torch.log_softmax(logits.float(), -1).view(-1, logits.size(-1))
+            part, _ = label_smoothed_nll_loss(lprobs, target.view(-1, 1), criterion.eps, ignore_index=pad)
+            assert criterion_log[f"{kind}_loss"] == pytest.approx(float(part), rel=1e-5)
+            assert criterion_log[f"{kind}_ntokens"] == int(target.ne(pad).sum())
+            total += float(part)
+    assert float(criterion_log["nll_loss"]) > 0 and sample_size == sum(
+        criterion_log[f"{k}_ntokens"] for k in ("aic", "naic", "outliner", "filler"))
+    assert float(loss) == pytest.approx(total + criterion.length_loss_factor * float(criterion_log["length_loss"]),
+                                        rel=1e-5)

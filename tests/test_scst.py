@@ -62,8 +62,8 @@ def test_greedy_sampling_equals_fairseq_beam_1(proxy_data, trained_state):
     import argparse
 
     from conftest import first_batch
-    from saic_fairseq.generators import build_caption_generator, layout_of
-    from saic_fairseq.generators.saic_generator import never_generated
+    from saic_fairseq.generators import build_caption_generator
+    from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 
     task, model = trained_task_and_model(proxy_data, trained_state, group_size=3)
     sample = first_batch(task, "test", batch_size=16)
@@ -107,8 +107,7 @@ def test_mean_baseline_needs_two_samples(proxy_data):
 
 def greedy_cider_of_training_images(data, checkpoint, images):
     """Mean greedy CIDEr-D of the first ``images`` training images (training references)."""
-    from saic_fairseq.generators import layout_of
-    from saic_fairseq.generators.saic_generator import never_generated
+    from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
     from saic_fairseq.model_loading import load_model_for_split
 
     task, model = load_model_for_split(checkpoint, data, f"{data}/features.h5", "train")

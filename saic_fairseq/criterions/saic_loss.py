@@ -16,6 +16,7 @@ from typing import List, Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
@@ -24,14 +25,14 @@ from omegaconf import II
 
 from saic_fairseq.criterions.sentence_draws import sentence_uniforms
 from saic_fairseq.errors import SAICInputError
-from saic_fairseq.generators import layout_of
-from saic_fairseq.models.saic_decoder import BIDIRECTIONAL, CAUSAL
+from saic_fairseq.modules.outliner_filler_layout import KINDS, MixedBatch, layout_of
 
-PARTS = ("aic", "naic", "outliner", "filler")
 #: what each training sentence's target is (paper Table 5): raw caption, teacher caption
 #: (sequence-level distillation), or either with probability p_hybr (hybrid distillation)
 DISTILLATION = ChoiceEnum(["hybrid", "raw", "sequence-level"])
 HYBRID_STREAM, GROUP_STREAM = 0, 1
+#: the decoder passes of a training step: sample kinds of about the same width share a pass
+PASSES = (("aic", "naic", "filler"), ("outliner",))
 
 
 @dataclass
@@ -98,9 +99,9 @@ class SAICLoss(FairseqCriterion):
         return min(1.0, num_updates / self.total_updates()) ** self.curriculum_lambda
 
     def _targets(self, sample, num_updates):
-        """Hybrid distillation: per sentence the raw caption (prob p_hybr) or the teacher's."""
-        pad = self.padding_idx
-        raw = [t[t.ne(pad)] for t in sample["target"]]
+        """Hybrid distillation: per sentence the raw caption (prob p_hybr) or the teacher's.
+        Returns (B, L) right-padded targets."""
+        raw = sample["target"]
         if self.p_hybr >= 1.0:
             return raw
         if "distill_target" not in sample:
@@ -111,30 +112,19 @@ class SAICLoss(FairseqCriterion):
                 f"{what} needs teacher captions; write them first (preprocess.distill_targets), "
                 "or pass --distillation raw",
             )
+        teacher = sample["distill_target"]
+        width = max(raw.size(1), teacher.size(1))
+        raw, teacher = (F.pad(t, (0, width - t.size(1)), value=self.padding_idx) for t in (raw, teacher))
         use_raw = sentence_uniforms(self.seed, num_updates, sample["id"].cpu(), HYBRID_STREAM) < self.p_hybr
-        return [r if keep else d[d.ne(pad)] for r, d, keep in zip(raw, sample["distill_target"], use_raw)]
-
-    def _part(self, model, encoder_out, targets, rows, name):
-        """Summed (loss, nll, tokens) of one sample kind over the sentences ``rows``."""
-        layout = self.layout
-        make, layout_kind, positions = {
-            "aic": (layout.aic_sample, CAUSAL, layout.positions),
-            "naic": (layout.naic_sample, BIDIRECTIONAL, layout.positions),
-            "outliner": (layout.outliner_sample, CAUSAL, layout.outliner_positions),
-            "filler": (layout.filler_sample, BIDIRECTIONAL, layout.positions),
-        }[name]
-        inputs, target = layout.collate([make(targets[i]) for i in rows])
-        index = torch.tensor(rows, device=inputs.device)
-        logits, _ = model.decoder(
-            inputs, model.encoder.reorder_encoder_out(encoder_out, index),
-            positions=positions(inputs.size(1), inputs.device), self_attn_layout=layout_kind,
-        )
-        lprobs = torch.log_softmax(logits.float(), dim=-1).view(-1, logits.size(-1))
-        loss, nll = label_smoothed_nll_loss(lprobs, target.view(-1, 1), self.eps, ignore_index=self.padding_idx)
-        return loss, nll, int(target.ne(self.padding_idx).sum())
+        use_raw = torch.from_numpy(use_raw).to(raw.device)
+        # a teacher caption that ran to the length limit never ended (a repetition loop): the raw
+        # caption instead, and one such row does not pad the whole batch to the limit
+        use_raw |= teacher.ne(self.padding_idx).sum(-1) >= self.task.cfg.max_target_positions
+        targets = torch.where(use_raw[:, None], raw, teacher)
+        return targets[:, : int(targets.ne(self.padding_idx).sum(-1).max())]
 
     def plan(self, sample, num_updates, training):
-        """Who trains what: (targets, AIC/NAIC rows, Outliner/Filler rows, p_g or None).
+        """Who trains what: ((B, L) targets, AIC/NAIC rows, Outliner/Filler rows, p_g or None).
 
         Every draw is a function of (seed, update, sample id) only (sentence_draws.py): a
         resumed, accumulated or distributed run makes the same choice for the same sentence,
@@ -143,32 +133,55 @@ class SAICLoss(FairseqCriterion):
         bsz = sample["target"].size(0)
         if not training:
             everyone = list(range(bsz))
-            return [t[t.ne(self.padding_idx)] for t in sample["target"]], everyone, everyone, None
+            return sample["target"], everyone, everyone, None
         p_g = self.group_probability(num_updates)
         targets = self._targets(sample, num_updates)
         grouped = sentence_uniforms(self.seed, num_updates, sample["id"].cpu(), GROUP_STREAM) < p_g
         return targets, np.flatnonzero(~grouped).tolist(), np.flatnonzero(grouped).tolist(), p_g
 
     def forward(self, model, sample, reduce=True):
+        """Each sentence's two parts (AIC + NAIC, or Outliner + Filler) are rows of mixed
+        batches with per-row positions and self-attention masks, decoded in two passes (the
+        short Outliner rows apart from the rest, so that they are not padded to caption
+        length); only the scored positions go through the output projection, once."""
         net_input = sample["net_input"]
         targets, plain, group, p_g = self.plan(sample, getattr(model, "num_updates", 0), model.training)
         encoder_out = model.encoder(net_input["features"], net_input["padding_mask"], net_input.get("boxes"))
-        bsz = len(targets)
+        device = targets.device
+        plain, group = (torch.tensor(rows, dtype=torch.long, device=device) for rows in (plain, group))
+        rows = {"aic": plain, "naic": plain, "outliner": group, "filler": group}
+        features, outputs, kinds = [], [], []
+        for pass_kinds in PASSES:
+            if all(rows[kind].numel() == 0 for kind in pass_kinds):
+                continue
+            batch = MixedBatch(self.layout, targets, {kind: rows[kind] for kind in pass_kinds})
+            if batch.rows.numel() == 0:  # k = 1: a Filler-only pass has nothing to fill
+                continue
+            states, _ = model.decoder(
+                batch.inputs, model.encoder.reorder_encoder_out(encoder_out, batch.rows),
+                positions=batch.positions, self_attn_layout=batch.attn_mask, features_only=True,
+            )
+            scored = batch.outputs.ne(self.padding_idx)
+            features.append(states[scored])
+            outputs.append(batch.outputs[scored])
+            kinds.append(batch.kinds[:, None].expand_as(scored)[scored])
+        logits = model.decoder.output_layer(torch.cat(features))  # (scored tokens, V)
+        lprobs = torch.log_softmax(logits.float(), dim=-1)
+        token_loss, token_nll = label_smoothed_nll_loss(lprobs, torch.cat(outputs), self.eps, reduce=False)
+        loss, nll_loss, sample_size = token_loss.sum(), token_nll.sum(), token_loss.numel()
+
+        token_kinds = torch.cat(kinds)
+        part_loss = token_loss.detach().new_zeros(len(KINDS)).index_add_(0, token_kinds, token_loss.detach())
+        part_tokens = torch.bincount(token_kinds, minlength=len(KINDS))
+        bsz = targets.size(0)
         # the same keys on every worker, whatever its batch holds: fairseq all-reduces them as one vector
         log = {"nsentences": bsz, "ntokens": sample["ntokens"], "p_g_sum": 0.0, "p_g_count": 0}
-        log.update({f"{name}_{stat}": 0.0 for name in PARTS for stat in ("loss", "ntokens")})
+        for name, part, tokens in zip(KINDS, part_loss.tolist(), part_tokens.tolist()):
+            log[f"{name}_loss"], log[f"{name}_ntokens"] = float(part), float(tokens)
         if p_g is not None:
             log.update(p_g_sum=p_g * bsz, p_g_count=bsz)
-        loss = nll_loss = 0.0
-        sample_size = 0
-        for name, rows in (("aic", plain), ("naic", plain), ("outliner", group), ("filler", group)):
-            if not rows:
-                continue
-            part_loss, part_nll, tokens = self._part(model, encoder_out, targets, rows, name)
-            loss, nll_loss, sample_size = loss + part_loss, nll_loss + part_nll, sample_size + tokens
-            log[f"{name}_loss"], log[f"{name}_ntokens"] = float(part_loss.detach()), float(tokens)
-        max_len = model.decoder.max_positions()
-        lengths = torch.tensor([min(t.numel() - 1, max_len) for t in targets], device=sample["target"].device)
+
+        lengths = (targets.ne(self.padding_idx).sum(-1) - 1).clamp(max=model.decoder.max_positions())
         length_lprobs = torch.log_softmax(model.decoder.length_logits(encoder_out).float(), dim=-1)
         length_loss = -length_lprobs.gather(1, lengths[:, None]).sum()
         loss = loss + self.length_loss_factor * length_loss
@@ -183,7 +196,7 @@ class SAICLoss(FairseqCriterion):
         metrics.log_scalar("loss", total("loss") / max(sample_size, 1) / ln2, sample_size, round=3)
         metrics.log_scalar("nll_loss", total("nll_loss") / max(sample_size, 1) / ln2, sample_size, round=3)
         metrics.log_derived("ppl", lambda meters: 2 ** meters["nll_loss"].avg)
-        for name in PARTS:
+        for name in KINDS:
             tokens = total(f"{name}_ntokens")
             if tokens:
                 metrics.log_scalar(f"{name}_loss", total(f"{name}_loss") / tokens / ln2, tokens, round=3)

@@ -24,9 +24,8 @@ from omegaconf import II
 
 from saic_fairseq.evaluation.corpus_cider import CorpusCiderD
 from saic_fairseq.evaluation.reference_captions import ReferenceCaptions
-from saic_fairseq.generators import layout_of
 from saic_fairseq.generators.caption_sampler import sample_captions
-from saic_fairseq.generators.saic_generator import never_generated
+from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 
 BASELINES = ChoiceEnum(["greedy", "mean"])
 

@@ -4,6 +4,8 @@ Layouts accepted (DESIGN.md, Data): a dataset per image id named by the decimal 
 (``"391895"``) with optional boxes under ``boxes/391895``; or the common flat layout with
 ``391895_features`` / ``391895_boxes`` keys. Nothing is read until asked for, and the file is
 opened once per process (h5py handles must not cross a fork into DataLoader workers).
+A file no larger than ``cache_mb`` keeps each image's arrays after their first read (every
+image has several captions, read every epoch); a larger file stays fully lazy.
 """
 import os
 
@@ -29,12 +31,15 @@ class FeatureStore:
     Args:
         path: the HDF5 file.
         expected_dim: if given, every array must be (R, expected_dim).
+        cache_mb: keep arrays in memory after their first read when the file is at most this
+            many MiB (0: never).
     """
 
-    def __init__(self, path, expected_dim=None):
+    def __init__(self, path, expected_dim=None, cache_mb=256):
         self.path = os.fspath(path)
         self._handle = None
         self._pid = None
+        self._cache = {} if os.path.exists(self.path) and os.path.getsize(self.path) <= cache_mb * 2**20 else None
         handle = self._file()
         first = next((k for k in handle.keys() if k != "boxes" and not k.endswith("_boxes")), None)
         if first is None:
@@ -82,6 +87,14 @@ class FeatureStore:
 
     def features(self, image_id):
         """(R, D) float32 array of one image, checked for width, emptiness and NaN/Inf."""
+        if self._cache is None:
+            return self._read_features(image_id)
+        key = ("features", image_id)
+        if key not in self._cache:
+            self._cache[key] = self._read_features(image_id)
+        return self._cache[key]
+
+    def _read_features(self, image_id):
         try:
             array = np.asarray(self._file()[self._feature_key(image_id)][()], dtype=np.float32)
         except KeyError:
@@ -93,6 +106,14 @@ class FeatureStore:
 
     def boxes(self, image_id):
         """(R, 4) float32 boxes (x1, y1, x2, y2, normalised to the image) or None."""
+        if self._cache is None:
+            return self._read_boxes(image_id)
+        key = ("boxes", image_id)
+        if key not in self._cache:
+            self._cache[key] = self._read_boxes(image_id)
+        return self._cache[key]
+
+    def _read_boxes(self, image_id):
         handle = self._file()
         key = self._box_key(image_id)
         if key not in handle:

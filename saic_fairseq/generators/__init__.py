@@ -1,14 +1,9 @@
 """The four decoding modes of ``--decoding`` (DESIGN.md): aic, saic, naic, ir-naic."""
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
 from saic_fairseq.generators.mask_predict_generator import MaskPredictGenerator
-from saic_fairseq.generators.saic_generator import SAICGenerator, never_generated
-from saic_fairseq.modules.outliner_filler_layout import OutlinerFillerLayout
-
-
-def layout_of(task, group_size=None):
-    """The task's token layout for ``group_size`` (default: ``--group-size``)."""
-    d = task.target_dictionary
-    return OutlinerFillerLayout(group_size or task.cfg.group_size, task.bog_idx, task.mask_idx, d.eos(), d.pad())
+from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedyGenerator, greedy_applies
+from saic_fairseq.generators.saic_generator import SAICGenerator
+from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 
 
 def search_options(gen):
@@ -36,7 +31,11 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     max_len = task.cfg.max_target_positions
     opts = search_options(gen)
     if decoding == "aic":
-        return AICSequenceGenerator(models, d, task.bog_idx, beam_size=getattr(gen, "beam", 5), **opts)
+        beam = getattr(gen, "beam", 5)
+        if beam == 1 and len(models) == 1 and greedy_applies(opts):
+            limit = min(opts["max_len_b"], models[0].max_decoder_positions() - 1)
+            return GreedyGenerator(models[0], d, task.bog_idx, limit, **{k: opts[k] for k in GREEDY_OPTIONS})
+        return AICSequenceGenerator(models, d, task.bog_idx, beam_size=beam, **opts)
     if len(models) != 1:
         raise ValueError(f"--decoding {decoding} decodes with one model; got an ensemble of {len(models)}")
     layout = layout_of(task)

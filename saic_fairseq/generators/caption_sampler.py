@@ -8,7 +8,7 @@ own incremental cache.
 """
 import torch
 
-from saic_fairseq.models.saic_decoder import CAUSAL
+from saic_fairseq.modules.outliner_filler_layout import CAUSAL
 
 
 @torch.no_grad()

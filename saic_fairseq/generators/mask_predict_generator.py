@@ -7,8 +7,7 @@ image and the best mean log-probability wins.
 """
 import torch
 
-from saic_fairseq.models.saic_decoder import BIDIRECTIONAL
-from saic_fairseq.modules.outliner_filler_layout import OutlinerFillerLayout
+from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerFillerLayout
 
 
 class MaskPredictGenerator:

@@ -28,13 +28,13 @@ class PrecomputedEncoder(FairseqEncoder):
 class OutlinerDecoder(FairseqIncrementalDecoder):
     """The shared SAIC decoder, fed at the Outliner's sentence positions 0, k, 2k, ..."""
 
-    def __init__(self, decoder, group_size):
+    def __init__(self, decoder, layout: OutlinerFillerLayout):
         super().__init__(decoder.dictionary)
         self.decoder = decoder
-        self.k = group_size
+        self.layout = layout
 
     def forward(self, prev_output_tokens, encoder_out=None, incremental_state=None, **kwargs):
-        positions = OutlinerFillerLayout.positions(prev_output_tokens.size(1), prev_output_tokens.device) * self.k
+        positions = self.layout.outliner_positions(prev_output_tokens.size(1), prev_output_tokens.device)
         return self.decoder(prev_output_tokens, encoder_out, incremental_state, positions=positions, **kwargs)
 
     def get_normalized_probs(self, net_output, log_probs, sample=None):
@@ -44,11 +44,11 @@ class OutlinerDecoder(FairseqIncrementalDecoder):
         self.decoder.set_beam_size(beam_size)
 
     def max_positions(self):
-        return math.ceil(self.decoder.max_positions() / self.k)
+        return math.ceil(self.decoder.max_positions() / self.layout.k)
 
 
 class OutlinerModel(FairseqEncoderDecoderModel):
     """``model`` with the Outliner's positions and a precomputed encoder output."""
 
-    def __init__(self, model, group_size):
-        super().__init__(PrecomputedEncoder(model.encoder), OutlinerDecoder(model.decoder, group_size))
+    def __init__(self, model, layout: OutlinerFillerLayout):
+        super().__init__(PrecomputedEncoder(model.encoder), OutlinerDecoder(model.decoder, layout))

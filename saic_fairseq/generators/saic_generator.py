@@ -1,30 +1,28 @@
-"""SAIC decoding (paper Sec. 4.3): Outliner beam search, then one batched Filler pass.
+"""SAIC decoding (paper Sec. 4.3): Outliner search, then one batched Filler pass.
 
 1. Encode the images once.
-2. Outliner: fairseq's beam search (beam M_out, incremental cached decoding) over the
-   group-first words until ``</s>``.
+2. Outliner: the group-first words until ``</s>``, left to right with the decoder's cache at
+   sentence positions 0, k, 2k, ...: fairseq's beam search for M_out > 1, the greedy loop
+   (same hypotheses, none of a beam search's bookkeeping) for M_out = 1.
 3. Filler: the top M_fill outlines of every image, each word followed by k - 1 ``<mask>``s,
-   filled in one bidirectional pass for the whole batch (hypotheses of any length).
+   filled in one bidirectional pass over all B x M_fill outlines at once (padded).
 4. Score (eq. 10): Outliner log-probs + Filler log-probs at the ``<mask>`` positions kept in
    the caption, normalised like fairseq's beam search (sum / length ** lenpen); cut at the
-   first ``</s>``; the best-scoring hypothesis comes first.
+   first ``</s>``; the best-scoring hypothesis comes first. Merging, cutting and scoring are
+   tensor operations over the whole batch.
 
 With k = 1 the Filler has nothing to fill and the result is exactly AIC's.
 """
 import math
 
 import torch
+import torch.nn.functional as F
 from fairseq.data import data_utils
 
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
+from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedySearch, greedy_applies
 from saic_fairseq.generators.outliner_model import OutlinerModel
-from saic_fairseq.models.saic_decoder import BIDIRECTIONAL
-from saic_fairseq.modules.outliner_filler_layout import OutlinerFillerLayout
-
-
-def never_generated(tgt_dict, layout, also=()):
-    """Indices a decoder must never output: padding, ``<bog>``, ``<mask>`` (+ ``also``)."""
-    return [tgt_dict.pad(), layout.bog, layout.mask, *also]
+from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerFillerLayout, never_generated
 
 
 class SAICGenerator:
@@ -41,82 +39,121 @@ class SAICGenerator:
         self.fill_beam = fill_beam
         self.len_penalty = len_penalty
         self.normalize_scores = normalize_scores
-        self.outliner = OutlinerModel(model, layout.k)
-        self.search = AICSequenceGenerator(
-            [self.outliner], tgt_dict, layout.bog, beam_size=outline_beam, max_len_a=0,
-            max_len_b=math.ceil(max_len / layout.k) + 1, len_penalty=len_penalty,
-            normalize_scores=normalize_scores, **search_kwargs,
-        )
+        self.outliner = OutlinerModel(model, layout)
+        outline_len = math.ceil(max_len / layout.k) + 1
+        options = dict(len_penalty=len_penalty, normalize_scores=normalize_scores, **search_kwargs)
+        self.greedy = None
+        if outline_beam == 1 and greedy_applies(search_kwargs):
+            # SequenceGenerator's own limit: min(max_len_b, the model's positions - 1)
+            limit = min(outline_len, self.outliner.max_decoder_positions() - 1)
+            self.greedy = GreedySearch(model.decoder, tgt_dict, layout.bog, layout.outliner_positions, limit,
+                                       **{k: v for k, v in options.items() if k in GREEDY_OPTIONS})
+        else:
+            self.search = AICSequenceGenerator([self.outliner], tgt_dict, layout.bog, beam_size=outline_beam,
+                                               max_len_a=0, max_len_b=outline_len, **options)
         self.forbidden = never_generated(tgt_dict, layout)
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):
         """fairseq's generator contract: per sentence, a list of hypothesis dicts, best first."""
-        net_input = sample["net_input"]
-        encoder_out = self.model.encoder.forward_torchscript(net_input)
+        encoder_out = self.model.encoder.forward_torchscript(sample["net_input"])
+        rows, outlines, outline_scores, outline_lengths, scores = self.outline(encoder_out, sample, **kwargs)
+        tokens, positional, lengths, scores, steps = self.fill(encoder_out, rows, outlines, outline_scores,
+                                                               outline_lengths, scores)
+        results = [[] for _ in range(encoder_out["encoder_out"][0].size(1))]
+        for row, t, p, n, s, calls in zip(rows.tolist(), tokens, positional, lengths.tolist(), scores, steps.tolist()):
+            results[row].append({"tokens": t[:n], "score": s, "positional_scores": p[:n], "alignment": None,
+                                 "attention": None, "steps": calls})
+        if self.fill_beam > 1:
+            results = [sorted(hypos, key=lambda h: -float(h["score"])) for hypos in results]
+        return results
+
+    def outline(self, encoder_out, sample, **kwargs):
+        """The top M_fill outlines of every image, padded.
+
+        Returns:
+            rows (N,) the sentence of each outline; outlines (N, m) tokens ending in ``</s>``;
+            their positional scores (N, m); lengths (N,); scores (N,) as the search ranks them.
+        """
+        if self.greedy is not None:
+            tokens, positional, lengths, scores = self.greedy.search(encoder_out)
+            return torch.arange(tokens.size(0), device=tokens.device), tokens, positional, lengths, scores
         self.outliner.encoder.encoder_out = encoder_out
         try:
-            outlines = self.search.generate([self.outliner], sample, **kwargs)
+            found = self.search.generate([self.outliner], sample, **kwargs)
         finally:
             self.outliner.encoder.encoder_out = None
-        chosen = [(i, hypo) for i, hypos in enumerate(outlines) for hypo in hypos[: self.fill_beam]]
-        filled = self.fill(encoder_out, chosen)
-        results = [[] for _ in outlines]
-        for (i, _), hypo in zip(chosen, filled):
-            results[i].append(hypo)
-        return [sorted(hypos, key=lambda h: -h["score"]) for hypos in results]
+        chosen = [(i, hypo) for i, hypos in enumerate(found) for hypo in hypos[: self.fill_beam]]
+        device = encoder_out["encoder_out"][0].device
+        rows = torch.tensor([i for i, _ in chosen], dtype=torch.long, device=device)
+        outlines = data_utils.collate_tokens([h["tokens"] for _, h in chosen], self.layout.pad)
+        positional = data_utils.collate_tokens([h["positional_scores"] for _, h in chosen], 0.0)
+        lengths = torch.tensor([h["tokens"].numel() for _, h in chosen], dtype=torch.long, device=device)
+        scores = torch.stack([h["score"] for _, h in chosen])
+        return rows, outlines, positional, lengths, scores
 
-    def fill(self, encoder_out, chosen):
-        """Fill the outlines ``[(sentence index, outline hypo)]`` in one decoder pass."""
+    def fill(self, encoder_out, rows, outlines, outline_scores, outline_lengths, scores):
+        """Fill N outlines in one decoder pass and score the captions (eq. 10).
+
+        Args:
+            rows: (N,) sentence of each outline; outlines: (N, m) right-padded, each ending in
+            ``</s>``; outline_scores: (N, m) their positional scores; outline_lengths: (N,);
+            scores: (N,) the outlines' search scores.
+        Returns:
+            tokens (N, W) cut after the first ``</s>``, positional scores (N, W), lengths (N,),
+            scores (N,), and (N,) sequential decoder calls (outline steps + 1 Filler pass).
+        """
         layout = self.layout
-        inputs = [layout.filler_input(hypo["tokens"][:-1]) for _, hypo in chosen]
-        width = max(t.numel() for t in inputs)
-        if not any(t.eq(layout.mask).any() for t in inputs):  # k = 1, or only empty outlines
-            return [self._finish(hypo, None, None, None) for _, hypo in chosen]
-        batch = data_utils.collate_tokens(inputs, self.tgt_dict.pad())
-        rows = torch.tensor([i for i, _ in chosen], device=batch.device)
+        inputs = layout.filler_inputs(outlines, outline_lengths)  # (N, W)
+        if not bool(inputs.eq(layout.mask).any()):  # k = 1, or only empty outlines: nothing to fill
+            merged = self.merge(inputs, inputs, torch.zeros(inputs.shape, device=inputs.device), outline_scores,
+                                outline_lengths, scores)
+            return (*merged, outline_lengths)
         logits, _ = self.model.decoder(
-            batch, self.model.encoder.reorder_encoder_out(encoder_out, rows),
-            positions=layout.positions(width, batch.device), self_attn_layout=BIDIRECTIONAL,
+            inputs, self.model.encoder.reorder_encoder_out(encoder_out, rows),
+            positions=layout.positions(inputs.size(1), inputs.device), self_attn_layout=BIDIRECTIONAL,
         )
         lprobs = torch.log_softmax(logits.float(), dim=-1)
         lprobs[..., self.forbidden] = float("-inf")
         fill_scores, fill_tokens = lprobs.max(dim=-1)
-        return [
-            self._finish(hypo, fill_tokens[r, : inputs[r].numel()], fill_scores[r, : inputs[r].numel()], inputs[r])
-            for r, (_, hypo) in enumerate(chosen)
-        ]
+        merged = self.merge(inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores)
+        return (*merged, outline_lengths + 1)
 
-    def _finish(self, outline, fill_tokens, fill_scores, filler_input):
-        """Merge an outline with its Filler output into one fairseq hypothesis dict."""
+    def merge(self, filler_inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores):
+        """Outlines + the Filler's words -> captions cut at the first ``</s>``, scored by eq. 10.
+
+        Args:
+            filler_inputs: (N, W) the Filler's inputs (outline words and ``<mask>``s, padded).
+            fill_tokens, fill_scores: (N, W) the Filler's word and log-probability per position
+                (read at the ``<mask>`` positions only).
+            outline_scores: (N, m) positional scores of the outlines (their ``</s>`` last);
+            outline_lengths: (N,); scores: (N,) the outlines' search scores.
+        Returns:
+            tokens (N, W') right-padded, positional scores (N, W'), lengths (N,), scores (N,).
+        """
         layout, eos = self.layout, self.layout.eos
-        outline_scores = outline["positional_scores"]
-        n_out = outline_scores.numel()
-        if filler_input is None:
-            tokens, scores = outline["tokens"][:-1], outline_scores[:-1]
-            is_mask = torch.zeros_like(tokens, dtype=torch.bool)
-        else:
-            is_mask = filler_input.eq(layout.mask)
-            tokens = torch.where(is_mask, fill_tokens, filler_input)
-            scores = torch.zeros_like(fill_scores)
-            scores[is_mask] = fill_scores[is_mask]
-            scores[~is_mask] = outline_scores[:-1]
-        tokens = torch.cat([tokens, tokens.new_tensor([eos])])
-        scores = torch.cat([scores, outline_scores[-1:]])
-        is_mask = torch.cat([is_mask, is_mask.new_zeros(1)])
-        cut = int(tokens.eq(eos).nonzero()[0])
-        tokens, scores, is_mask = tokens[: cut + 1], scores[: cut + 1], is_mask[: cut + 1]
-        filler_sum = scores[is_mask].sum().item()
-        n_terms = n_out + int(is_mask.sum())
+        is_mask = filler_inputs.eq(layout.mask)
+        column = torch.arange(filler_inputs.size(1), device=filler_inputs.device)
+        group_first = torch.div(column, layout.k, rounding_mode="floor")
+        outline_part = outline_scores[:, group_first].masked_fill(filler_inputs.eq(layout.pad), 0.0)
+        tokens = torch.where(is_mask, fill_tokens, filler_inputs)
+        positional = torch.where(is_mask, fill_scores.to(outline_part), outline_part)
+        # the outline's </s> goes after its last group, with the Outliner's score for it
+        end = ((outline_lengths - 1) * layout.k)[:, None]
+        tokens = F.pad(tokens, (0, 1), value=layout.pad).scatter(1, end, eos)
+        positional = F.pad(positional, (0, 1)).scatter(1, end, outline_scores.gather(1, end // layout.k))
+        is_mask = F.pad(is_mask, (0, 1))
+        # cut at the first </s> (the Filler may end the caption inside a group)
+        lengths = tokens.eq(eos).int().argmax(-1) + 1
+        kept = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]
+        tokens, positional = tokens.masked_fill(~kept, layout.pad), positional.masked_fill(~kept, 0.0)
+        filled = is_mask & kept
+        filler_sum = positional.masked_fill(~filled, 0.0).sum(-1)
+        n_out = outline_lengths.to(filler_sum)
+        n_terms = n_out + filled.sum(-1).to(filler_sum)
         if self.normalize_scores:
-            score = outline["score"] * (n_out / n_terms) ** self.len_penalty + filler_sum / n_terms**self.len_penalty
+            scores = scores * (n_out / n_terms) ** self.len_penalty + filler_sum / n_terms**self.len_penalty
         else:
-            score = outline["score"] + filler_sum
-        return {
-            "tokens": tokens,
-            "score": score if torch.is_tensor(score) else torch.tensor(score),
-            "positional_scores": scores.clone(),
-            "alignment": None,
-            "attention": None,
-            "steps": n_out + (1 if filler_input is not None else 0),
-        }
+            scores = scores + filler_sum
+        width = int(lengths.max())
+        return tokens[:, :width], positional[:, :width], lengths, scores

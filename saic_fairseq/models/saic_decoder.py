@@ -7,18 +7,18 @@ from fairseq.models import FairseqIncrementalDecoder
 from fairseq.modules import SinusoidalPositionalEmbedding
 from torch import nn
 
+from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, CAUSAL
 from saic_fairseq.modules.saic_decoder_layer import SAICDecoderLayer
-
-#: self-attention layouts: "causal" (AIC, Outliner) or "bidirectional" (NAIC, Filler)
-CAUSAL, BIDIRECTIONAL = "causal", "bidirectional"
 
 
 class SAICDecoder(FairseqIncrementalDecoder):
     """Transformer decoder with relative-position self-attention and a length head.
 
     What the caller decides, per call: the sentence ``positions`` of the input tokens
-    (0, 1, 2, ... by default; 0, k, 2k, ... for the Outliner) and the self-attention layout
-    (``"causal"``, ``"bidirectional"``, or an explicit (T, T) additive mask).
+    (0, 1, 2, ... by default; 0, k, 2k, ... for the Outliner), shared by the batch or one row
+    per sentence, and the self-attention layout (``"causal"``, ``"bidirectional"``, or an
+    explicit additive mask, shared or per sentence). Per-sentence positions and masks let
+    training run AIC, NAIC, Outliner and Filler samples as one batch in one pass.
     """
 
     def __init__(self, args, dictionary, embed_tokens):
@@ -56,15 +56,15 @@ class SAICDecoder(FairseqIncrementalDecoder):
         Args:
             prev_output_tokens: (B, T) input tokens (with a cache: every step so far).
             encoder_out: the visual encoder's output dict.
-            positions: (T,) sentence positions of ``prev_output_tokens``; default 0..T-1.
-            self_attn_layout: "causal", "bidirectional" or a (T, T) additive mask.
+            positions: (T,) or (B, T) sentence positions of ``prev_output_tokens``; default 0..T-1.
+            self_attn_layout: "causal", "bidirectional", or a (T, T) or (B, T, T) additive mask.
         Returns:
             ((B, T', V) logits, {"attn": None}); T' = 1 with a cache, else T.
         """
         if positions is None:
             positions = torch.arange(prev_output_tokens.size(1), device=prev_output_tokens.device)
         if incremental_state is not None:
-            prev_output_tokens, positions = prev_output_tokens[:, -1:], positions[-1:]
+            prev_output_tokens, positions = prev_output_tokens[:, -1:], positions[..., -1:]
         x = self.embed_scale * self.embed_tokens(prev_output_tokens) + self.position_table[positions]
         x = F.dropout(x, self.dropout, self.training).transpose(0, 1)
         tgt_len = x.size(0)
@@ -86,7 +86,11 @@ class SAICDecoder(FairseqIncrementalDecoder):
         x = x.transpose(0, 1)
         if features_only:
             return x, {"attn": None}
-        return self.output_projection(x), {"attn": None}
+        return self.output_layer(x), {"attn": None}
+
+    def output_layer(self, features):
+        """(..., C) decoder states -> (..., V) logits (the projection tied to the embeddings)."""
+        return self.output_projection(features)
 
     def length_logits(self, encoder_out):
         """(B, max_target_positions + 1) logits over the number of caption words."""

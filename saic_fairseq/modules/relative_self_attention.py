@@ -51,8 +51,9 @@ class RelativeSelfAttention(nn.Module):
             nn.init.normal_(self.relative_values.weight, std=self.head_dim**-0.5)
 
     def relative_buckets(self, query_positions, key_positions):
-        """(Tq,), (Tk,) sentence positions -> (Tq, Tk) indices into the 2w + 1 embeddings."""
-        distance = key_positions[None, :] - query_positions[:, None]
+        """(..., Tq), (..., Tk) sentence positions -> (..., Tq, Tk) indices into the 2w + 1
+        embeddings (``...``: nothing, or the batch for per-sentence positions)."""
+        distance = key_positions.unsqueeze(-2) - query_positions.unsqueeze(-1)
         return distance.clamp(-self.window, self.window) + self.window
 
     def forward(
@@ -66,9 +67,10 @@ class RelativeSelfAttention(nn.Module):
         """
         Args:
             x: (T, B, C) queries (and, without a cache, keys and values too).
-            positions: (T,) long, the sentence position of each row of ``x``.
+            positions: (T,) or (B, T) long, the sentence position of each row of ``x``.
             key_padding_mask: (B, T) bool, True at padding keys (not used with a cache).
-            attn_mask: (T, T) additive float mask (-inf where attention is forbidden).
+            attn_mask: (T, T) or (B, T, T) additive float mask (-inf where attention is
+                forbidden).
             incremental_state: cache of earlier steps' keys, values and positions; when
                 given, ``x`` holds only the new step(s) and attends to everything cached.
         Returns:
@@ -84,18 +86,21 @@ class RelativeSelfAttention(nn.Module):
             if "prev_key" in cache:
                 k = torch.cat([cache["prev_key"], k], dim=2)
                 v = torch.cat([cache["prev_value"], v], dim=2)
-                key_positions = torch.cat([cache["prev_positions"], positions])
+                key_positions = torch.cat([cache["prev_positions"], positions], dim=-1)
             self.set_incremental_state(
                 incremental_state, "rel_attn", {"prev_key": k, "prev_value": v, "prev_positions": key_positions}
             )
         q = q * self.scaling
         logits = torch.matmul(q, k.transpose(-1, -2))  # (B, H, Tq, Tk)
         if self.relative:
-            buckets = self.relative_buckets(positions, key_positions)  # (Tq, Tk)
+            buckets = self.relative_buckets(positions, key_positions)  # (Tq, Tk) or (B, Tq, Tk)
+            if buckets.dim() == 3:
+                buckets = buckets.unsqueeze(1)
+            buckets = buckets.expand(bsz, self.num_heads, -1, -1)
             rel_logits = torch.matmul(q, self.relative_keys.weight.t())  # (B, H, Tq, 2w+1)
-            logits = logits + rel_logits.gather(-1, buckets.expand(bsz, self.num_heads, -1, -1))
+            logits = logits + rel_logits.gather(-1, buckets)
         if attn_mask is not None:
-            logits = logits + attn_mask
+            logits = logits + (attn_mask.unsqueeze(1) if attn_mask.dim() == 3 else attn_mask)
         if key_padding_mask is not None:
             logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
         probs = F.softmax(logits.float(), dim=-1).type_as(logits)
@@ -104,7 +109,7 @@ class RelativeSelfAttention(nn.Module):
         if self.relative:
             # sum the probabilities that fall on each distance bucket, then mix the value embeddings
             bucket_probs = probs.new_zeros(probs.shape[:-1] + (2 * self.window + 1,))
-            bucket_probs.scatter_add_(-1, buckets.expand_as(probs), probs)
+            bucket_probs.scatter_add_(-1, buckets, probs)
             out = out + torch.matmul(bucket_probs, self.relative_values.weight)
         out = out.permute(2, 0, 1, 3).reshape(tgt_len, bsz, self.embed_dim)
         return self.out_proj(out)
@@ -116,5 +121,7 @@ class RelativeSelfAttention(nn.Module):
             cache = dict(cache)
             cache["prev_key"] = cache["prev_key"].index_select(0, new_order)
             cache["prev_value"] = cache["prev_value"].index_select(0, new_order)
+            if cache["prev_positions"].dim() == 2:  # per-sentence positions follow their sentence
+                cache["prev_positions"] = cache["prev_positions"].index_select(0, new_order)
             self.set_incremental_state(incremental_state, "rel_attn", cache)
         return incremental_state

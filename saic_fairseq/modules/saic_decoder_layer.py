@@ -29,9 +29,9 @@ class SAICDecoderLayer(nn.Module):
                 incremental_state=None):
         """
         Args:
-            x: (T, B, C) decoder states; positions: (T,) sentence positions.
+            x: (T, B, C) decoder states; positions: (T,) or (B, T) sentence positions.
             encoder_out: (S, B, C); encoder_padding_mask: (B, S) bool or None.
-            self_attn_mask: (T, T) additive mask or None (bidirectional).
+            self_attn_mask: (T, T) or (B, T, T) additive mask, or None (bidirectional).
             self_padding_mask: (B, T) bool or None.
         Returns:
             (T, B, C)

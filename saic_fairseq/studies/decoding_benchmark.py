@@ -1,0 +1,205 @@
+"""Latency and quality of every decoding mode of one checkpoint, measured so that a noisy
+machine cannot favour one mode (what ``saic-benchmark`` prints).
+
+* Modes are **interleaved**: every image (batch) is captioned by every mode, in an order
+  shuffled per image and round, for several rounds; a mode's speed-up is the **median over
+  rounds** of the ratio of total times measured in that round, with its spread (min, max).
+* Every mode's decoder calls are recorded and **replayed on the bare decoder** right after
+  it ran (same model, same inputs, same cache lengths, no search around them), plus the
+  encoder: ``overhead`` = the mode's time / that bare time, so bookkeeping is visible.
+* The model's own cost is printed beside the modes: one cached decoder step and one full
+  pass over a caption-length input, each timed alone.
+"""
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+
+#: (label, --decoding, beam, outline_beam, fill_beam, iterations)
+TABLE2_MODES = [
+    ("AIC b5", "aic", 5, None, None, None),
+    ("AIC b1", "aic", 1, None, None, None),
+    ("SAIC 5/5", "saic", None, 5, 5, None),
+    ("SAIC 5/1", "saic", None, 5, 1, None),
+    ("SAIC 1/1", "saic", None, 1, 1, None),
+    ("NAIC", "naic", None, None, 1, None),
+    ("IR-NAIC I=3", "ir-naic", None, None, 1, 3),
+    ("IR-NAIC I=5", "ir-naic", None, None, 1, 5),
+]
+QUALITY = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
+COLUMNS = ["mode", "ms mean", "ms p50", "ms p90", "x vs AIC b5", "spread b5", "x vs AIC b1", "spread b1", "calls",
+           "bound", "ms/call", "bare ms", "overhead", "captions/s"] + QUALITY
+
+
+def step_bound(decoding, words, group_size, iterations):
+    """Sequential decoder calls the mode needs for a caption of ``words`` words."""
+    if decoding == "aic":
+        return words + 1
+    if decoding == "saic":
+        return math.ceil((words + 1) / group_size) + 1
+    return 1 if decoding == "naic" else iterations
+
+
+def mode_generator(task, model, mode):
+    from saic_fairseq.generators import build_caption_generator
+
+    _, decoding, beam, outline_beam, fill_beam, iterations = mode
+    return build_caption_generator(task, [model], argparse.Namespace(beam=beam or 1), decoding, outline_beam,
+                                   fill_beam, iterations)
+
+
+class Clock:
+    """perf_counter with the device synchronised before each reading (CUDA runs asynchronously)."""
+
+    def __init__(self, device):
+        self.sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
+
+    def __call__(self):
+        self.sync()
+        return time.perf_counter()
+
+
+@torch.no_grad()
+def replay_bare(model, sample, recorded, clock):
+    """Seconds of the encoder on ``sample`` plus each recorded decoder call run again alone.
+
+    Cached calls get a fresh cache per search (the recorded cache object identifies it); a
+    cache whose search shrank its batch is cut to the new rows untimed, like the reorder a
+    search does between steps (search bookkeeping, not model cost)."""
+    decoder = model.decoder
+    start = clock()
+    model.encoder.forward_torchscript(sample["net_input"])
+    total = clock() - start
+    caches = {}
+    for args, kwargs in recorded:
+        kwargs = dict(kwargs)
+        tokens = args[0] if args else kwargs.pop("prev_output_tokens")
+        args = args[1:] if args else ()
+        if kwargs.get("incremental_state") is not None:
+            cache = caches.setdefault(id(kwargs["incremental_state"]), {})
+            kwargs["incremental_state"] = cache
+            cached_rows = _cached_rows(cache)
+            if cached_rows is not None and cached_rows != tokens.size(0):
+                decoder.reorder_incremental_state_scripting(cache, torch.arange(tokens.size(0), device=tokens.device))
+        start = clock()
+        decoder.forward(tokens, *args, **kwargs)
+        total += clock() - start
+    return total
+
+
+def _cached_rows(cache):
+    for value in cache.values():
+        if isinstance(value, dict) and value.get("prev_key") is not None:
+            return value["prev_key"].size(0)
+    return None
+
+
+@torch.no_grad()
+def model_costs(model, sample, words, clock, repeats=20):
+    """Milliseconds of one cached decoder step (mean over a caption of ``words`` steps) and of
+    one full bidirectional pass over ``words`` tokens, at the sample's batch size."""
+    from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL
+
+    encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+    rows = encoder_out["encoder_out"][0].size(1)
+    tokens = torch.full((rows, words), model.decoder.dictionary.unk(), dtype=torch.long,
+                        device=encoder_out["encoder_out"][0].device)
+    step_times, pass_times = [], []
+    for _ in range(repeats):
+        cache = {}
+        start = clock()
+        for t in range(1, words + 1):
+            model.decoder(tokens[:, :t], encoder_out, incremental_state=cache)
+        step_times.append((clock() - start) / words)
+        start = clock()
+        model.decoder(tokens, encoder_out, self_attn_layout=BIDIRECTIONAL)
+        pass_times.append(clock() - start)
+    return 1000 * float(np.median(step_times)), 1000 * float(np.median(pass_times))
+
+
+def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=TABLE2_MODES, quality=True,
+                  rounds=3, seed=0, progress=None):
+    """Rows of the benchmark table (dicts with COLUMNS), in ``modes`` order, and the model's
+    bare costs {"cached step ms", "full pass ms"}."""
+    from fairseq import utils
+
+    from saic_fairseq.generators.decoder_call_counter import DecoderCallCounter
+
+    dataset = task.dataset(split)
+    count = min(images, len(dataset))
+    batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in dataset.batches(count, batch_size)]
+    generators = [mode_generator(task, model, mode) for mode in modes]
+    clock = Clock(device)
+    with torch.no_grad():
+        for generator in generators:
+            for sample in batches[:warmup]:
+                generator.generate([model], sample)
+    rng = np.random.default_rng(seed)
+    seconds = np.zeros((rounds, len(modes), len(batches)))
+    bare = np.zeros_like(seconds)
+    calls = np.zeros((len(modes), len(batches)))
+    hypotheses = [dict() for _ in modes]
+    eos = task.target_dictionary.eos()
+    with torch.no_grad():
+        for r in range(rounds):
+            for b, sample in enumerate(batches):
+                for m in rng.permutation(len(modes)):
+                    with DecoderCallCounter(model.decoder, record=True) as counter:
+                        start = clock()
+                        hypos = generators[m].generate([model], sample)
+                        seconds[r, m, b] = clock() - start
+                    bare[r, m, b] = replay_bare(model, sample, counter.recorded, clock)
+                    if r == 0:
+                        calls[m, b] = counter.count
+                        for image_id, sentence in zip(sample["image_id"].tolist(), hypos):
+                            hypotheses[m][str(image_id)] = task.target_dictionary.string(
+                                sentence[0]["tokens"], extra_symbols_to_ignore={eos})
+                if progress:
+                    progress()
+    step_ms, pass_ms = model_costs(model, batches[0], 12, clock)
+    rows = [summarise(mode, seconds[:, m], bare[:, m], calls[m], hypotheses[m], count, task.cfg.group_size,
+                      task.cfg.iterations) for m, mode in enumerate(modes)]
+    labels = [mode[0] for mode in modes]
+    for reference in ("AIC b5", "AIC b1"):
+        if reference in labels:
+            totals = seconds.sum(-1)  # (rounds, modes)
+            ratios = totals[:, [labels.index(reference)]] / totals  # per round, measured together
+            for m, row in enumerate(rows):
+                row[f"x vs {reference}"] = float(np.median(ratios[:, m]))
+                row[f"spread {reference[-2:]}"] = f"{ratios[:, m].min():.2f}-{ratios[:, m].max():.2f}"
+    if quality:
+        add_quality(task, split, rows)
+    return rows, {"cached step ms": step_ms, "full pass ms": pass_ms}
+
+
+def summarise(mode, seconds, bare, calls, captions, count, group_size, iterations):
+    """One table row from a mode's (rounds, batches) times, bare times and calls."""
+    per_batch = np.median(seconds, axis=0)
+    words = [len(c.split()) for c in captions.values()]
+    bound = np.mean([step_bound(mode[1], n, group_size, mode[5] or iterations) for n in words])
+    return {"mode": mode[0], "ms mean": 1000 * per_batch.mean(), "ms p50": 1000 * np.percentile(per_batch, 50),
+            "ms p90": 1000 * np.percentile(per_batch, 90), "calls": float(calls.mean()), "bound": float(bound),
+            "ms/call": 1000 * per_batch.sum() / calls.sum(), "bare ms": 1000 * np.median(bare, axis=0).mean(),
+            "overhead": float(np.median(seconds.sum(-1) / bare.sum(-1))),
+            "captions/s": count / per_batch.sum(), "captions": captions}
+
+
+def add_quality(task, split, rows):
+    """COCO metrics of each row's captions against the split's references."""
+    import os
+
+    from saic_fairseq.data.coco_captions import load_json
+    from saic_fairseq.evaluation.coco_metrics import coco_scores
+
+    references = load_json(os.path.join(task.cfg.data, f"{split}.refs.json"))
+    for row in rows:
+        scores, _, _ = coco_scores(references, row["captions"], spice=False)
+        row.update({m: 100 * scores[m] for m in QUALITY})
+
+
+def example_captions(rows, references, count):
+    """Fig. 4: for the first ``count`` images, the references beside every mode's caption."""
+    ids = list(rows[0]["captions"])[:count]
+    return [{"image id": i, "references": references[i], **{r["mode"]: r["captions"][i] for r in rows}} for i in ids]
