@@ -27,4 +27,18 @@ def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
     assert rows["SAIC 1/1"]["calls"] >= rows["SAIC 1/1"]["bound"]
     for row in rows.values():
         assert row["ms mean"] > 0 and 0 <= row["CIDEr"] and len(row["captions"]) == 6
+        assert 0 < row["bare ms"] and row["overhead"] > 0.5  # the replayed calls cannot take twice the mode's time
+    assert report["rounds"] == 3 and report["model_costs"]["cached step ms"] > 0
+    assert any(line.startswith("bare decoder, batch 1: one cached decoder step") for line in lines)
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_benchmark_times_teacher_and_saic_updates(distilled, checkpoints, tmp_path):
+    result = fairseq_cli("saic-benchmark", "--training", "--data", distilled, "--path", checkpoints[0], "--batches", "2",
+                         "--max-tokens", "500", "--rounds", "2", "--json", tmp_path / "t.json")
+    report = json.loads((tmp_path / "t.json").read_text())
+    rows = {r["criterion"]: r for r in report["rows"]}
+    assert list(rows) == ["teacher (label_smoothed_cross_entropy)", "saic_loss p_g=0", "saic_loss p_g=1"]
+    assert rows["teacher (label_smoothed_cross_entropy)"]["x teacher"] == 1.0
+    assert all(r["updates/s"] > 0 and r["words/s"] > 0 for r in rows.values())
+    assert "batch preparation" in result.stdout

@@ -113,7 +113,7 @@ def main(argv=None):
     title = (f"{os.path.basename(args.path)}, k={task.cfg.group_size}, {images} {args.split} images, "
              f"batch {args.batch_size}, {device}, {args.rounds} interleaved rounds")
     print(title)
-    print(f"model alone, batch {args.batch_size}: one cached decoder step {costs['cached step ms']:.2f} ms, "
+    print(f"bare decoder, batch {args.batch_size}: one cached decoder step {costs['cached step ms']:.2f} ms, "
           f"one full 12-token pass {costs['full pass ms']:.2f} ms")
     print(format_table(rows, [c for c in COLUMNS if args.no_quality is False or c not in QUALITY]))
     examples = []

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Which SAIC training recipe closes the gap to AIC on the text-proxy data (after `make demo`'s
+# stages 1-4: data, teacher, teacher captions). Each variant fine-tunes the demo teacher for
+# $UPDATES updates; every variant's captions are scored on the same test images.
+#   bash examples/text_proxy/recipe_study.sh            # results in runs/proxy/recipes/results.txt
+set -euo pipefail
+DATA=${DATA:-data/proxy}
+RUNS=${RUNS:-runs/proxy/recipes}
+UPDATES=${UPDATES:-1000}
+VARIANTS=${VARIANTS:-"early-seq paper"}
+COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" --group-size 4)
+TRAIN=(--arch saic_small --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens 4000 --num-workers 0
+       --no-epoch-checkpoints --log-interval 50 --log-format simple --lr 5e-4 --lr-scheduler inverse_sqrt
+       --warmup-updates 50 --max-update "$UPDATES" --finetune-from-model runs/proxy/teacher/checkpoint_best.pt)
+declare -A RECIPE=(
+  [paper]="--distillation hybrid --p-hybr 0.5 --curriculum-lambda 1"                       # T = max-update
+  [early-seq]="--distillation sequence-level --curriculum-updates $((UPDATES * 3 / 10))"   # p_g = 1 from 30%
+  [early-hybrid]="--distillation hybrid --p-hybr 0.5 --curriculum-updates $((UPDATES * 3 / 10))"
+  [fixed-seq]="--distillation sequence-level --fixed-p-g 1"
+)
+mkdir -p "$RUNS"
+for name in $VARIANTS; do
+  dir="$RUNS/$name"
+  if [ ! -f "$dir/DONE" ]; then
+    start=$(date +%s)
+    # shellcheck disable=SC2086
+    fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" --criterion saic_loss ${RECIPE[$name]} --save-dir "$dir" \
+        > "$dir.log" 2>&1
+    echo "$(( $(date +%s) - start ))" > "$dir/DONE"
+  fi
+  for ckpt in last best; do
+    [ -f "$dir/quality-$ckpt.json" ] || saic-benchmark --data "$DATA" --path "$dir/checkpoint_$ckpt.pt" --images 250 \
+        --batch-size 50 --rounds 1 --warmup 0 --modes "AIC b5" "AIC b1" "SAIC 5/5" "SAIC 1/1" "IR-NAIC I=5" \
+        --json "$dir/quality-$ckpt.json" > "$dir/quality-$ckpt.txt" 2>/dev/null
+  done
+done
+python - "$RUNS" $VARIANTS <<'PY' | tee "$RUNS/results.txt"
+import json, sys
+runs, names = sys.argv[1], sys.argv[2:]
+print(f"{'recipe':<14}{'ckpt':<6}{'train s':>8}" + "".join(f"{m:>13}" for m in ["AIC b5", "AIC b1", "SAIC 5/5", "SAIC 1/1", "IR-NAIC I=5"]))
+for name in names:
+    seconds = open(f"{runs}/{name}/DONE").read().strip()
+    for ckpt in ("last", "best"):
+        rows = {r["mode"]: r for r in json.load(open(f"{runs}/{name}/quality-{ckpt}.json"))["rows"]}
+        print(f"{name:<14}{ckpt:<6}{seconds:>8}" + "".join(f"{rows[m]['CIDEr']:>13.2f}" for m in rows))
+PY
