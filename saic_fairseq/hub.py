@@ -63,10 +63,10 @@ class SAICCaptioner:
 
     @torch.no_grad()
     def caption_features(self, features, decoding="saic", beam=5, outline_beam=None, fill_beam=None,
-                         iterations=None, batch_size=32):
+                         iterations=None, fill_iterations=None, batch_size=32):
         """Captions of ``[(features (R, D), boxes (R, 4) or None)]``, one string each."""
         generator = build_caption_generator(self.task, [self.model], argparse.Namespace(beam=beam), decoding,
-                                            outline_beam, fill_beam, iterations)
+                                            outline_beam, fill_beam, iterations, fill_iterations)
         dictionary = self.task.target_dictionary
         captions = []
         for start in range(0, len(features), batch_size):

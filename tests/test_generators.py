@@ -160,3 +160,38 @@ def test_aic_beam_1_and_saic_m_out_1_use_the_greedy_loop(k3):
     assert not isinstance(build_caption_generator(task, [model], blocked, decoding="aic"), GreedyGenerator)
     assert build_caption_generator(task, [model], blocked, decoding="saic", outline_beam=1,
                                    fill_beam=1).greedy is None
+
+
+def test_fill_iterations_0_is_one_filler_pass_and_refinement_keeps_the_outline(k3):
+    """--fill-iterations 0 is the paper's single Filler pass (recomputed here by hand);
+    r > 0 re-predicts only filled words: every outline word stays, and r calls are added."""
+    task, model = k3
+    lay = layout_of(task)
+    sample = first_batch(task, batch_size=8)
+    one_pass = build_caption_generator(task, [model], gen_args(1), decoding="saic", outline_beam=1, fill_beam=1,
+                                       fill_iterations=0)
+    encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+    rows, outlines, outline_scores, outline_lengths, scores = one_pass.outline(encoder_out, sample)
+    inputs = lay.filler_inputs(outlines, outline_lengths)
+    logits, _ = model.decoder(inputs, encoder_out, positions=lay.positions(inputs.size(1)),
+                              self_attn_layout="bidirectional")
+    lprobs = torch.log_softmax(logits.float(), -1)
+    lprobs[..., [task.target_dictionary.pad(), lay.bog, lay.mask]] = float("-inf")
+    fill_scores, fill_tokens = lprobs.max(-1)
+    tokens, _, lengths, by_hand = one_pass.merge(inputs, fill_tokens, fill_scores, outline_scores, outline_lengths,
+                                                 scores)
+    got = one_pass.generate([model], sample)
+    for row, hypos in enumerate(got):
+        assert hypos[0]["tokens"].tolist() == tokens[row, : int(lengths[row])].tolist()
+        assert float(hypos[0]["score"]) == float(by_hand[row])
+
+    refined = build_caption_generator(task, [model], gen_args(1), decoding="saic", outline_beam=1, fill_beam=1,
+                                      fill_iterations=2)
+    with DecoderCallCounter(model.decoder) as calls:
+        again = refined.generate([model], sample)
+    assert calls.count == outlines.size(1) + 1 + 2
+    for row, hypos in enumerate(again):
+        a = hypos[0]["tokens"].tolist()
+        outline_words = outlines[row, : int(outline_lengths[row]) - 1].tolist()
+        assert a[:: lay.k][: len(outline_words)] == outline_words[: len(a[:: lay.k])]
+    assert all(h[0]["steps"] == int(n) + 3 for h, n in zip(again, outline_lengths))

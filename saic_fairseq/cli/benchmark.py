@@ -29,7 +29,8 @@ from saic_fairseq.cli import setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import format_table
 from saic_fairseq.errors import SAICInputError
-from saic_fairseq.studies.decoding_benchmark import COLUMNS, QUALITY, TABLE2_MODES, example_captions, run_benchmark
+from saic_fairseq.studies.decoding_benchmark import (COLUMNS, MODES, QUALITY, TABLE2_MODES, example_captions,
+                                                     run_benchmark)
 
 def format_examples(examples):
     """Plain text, one block per image: references, then each mode's caption."""
@@ -72,7 +73,9 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--group-size", type=int, help="k for saic (default: the checkpoint's)")
-    parser.add_argument("--modes", nargs="+", help="subset of the mode labels, e.g. 'AIC b1' 'SAIC 1/1'")
+    parser.add_argument("--modes", nargs="+",
+                        help="mode labels to run (default: the paper's Table 2), e.g. 'AIC b1' 'SAIC 1/1'; also "
+                             "'SAIC 1/1 r=1' and 'SAIC 1/1 r=2' (--fill-iterations 1, 2)")
     parser.add_argument("--no-quality", action="store_true", help="skip the COCO metrics")
     parser.add_argument("--training", action="store_true",
                         help="time training updates instead: the teacher's criterion against saic_loss on the same "
@@ -90,9 +93,9 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {"group_size": args.group_size} if args.group_size else {}
-    modes = [m for m in TABLE2_MODES if not args.modes or m[0] in args.modes]
+    modes = [m for m in MODES if m[0] in args.modes] if args.modes else TABLE2_MODES
     if not modes:
-        print(f"error: --modes names none of {[m[0] for m in TABLE2_MODES]}", file=sys.stderr)
+        print(f"error: --modes names none of {[m[0] for m in MODES]}", file=sys.stderr)
         return 2
     if args.training:
         return training_main(args, overrides)

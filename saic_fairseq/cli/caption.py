@@ -27,7 +27,9 @@ def main(argv=None):
     parser.add_argument("--beam", type=int, default=5, help="aic beam")
     parser.add_argument("--outline-beam", type=int, default=1)
     parser.add_argument("--fill-beam", type=int, default=1)
-    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=5, help="ir-naic: mask-predict iterations")
+    parser.add_argument("--fill-iterations", type=int, help="saic: Filler refinement passes (default: the "
+                        "checkpoint's --fill-iterations, else 0)")
     parser.add_argument("--group-size", type=int, help="k (default: the checkpoint's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="also write {name: caption} here")
@@ -38,7 +40,7 @@ def main(argv=None):
     from saic_fairseq.hub import SAICCaptioner
 
     options = dict(decoding=args.decoding, beam=args.beam, outline_beam=args.outline_beam,
-                   fill_beam=args.fill_beam, iterations=args.iterations)
+                   fill_beam=args.fill_beam, iterations=args.iterations, fill_iterations=args.fill_iterations)
     try:
         overrides = {"group_size": args.group_size} if args.group_size else {}
         captioner = SAICCaptioner.from_pretrained(args.path, data=args.data, device=args.device, **overrides)

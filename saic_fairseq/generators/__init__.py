@@ -20,13 +20,15 @@ def search_options(gen):
     )
 
 
-def build_caption_generator(task, models, gen, decoding=None, outline_beam=None, fill_beam=None, iterations=None):
+def build_caption_generator(task, models, gen, decoding=None, outline_beam=None, fill_beam=None, iterations=None,
+                            fill_iterations=None):
     """Generator of ``decoding`` for ``models``; the task's options (``--decoding``,
-    ``--outline-beam``, ``--fill-beam``, ``--iterations``) unless given here."""
+    ``--outline-beam``, ``--fill-beam``, ``--iterations``, ``--fill-iterations``) unless given here."""
     decoding = decoding or task.cfg.decoding
     outline_beam = outline_beam or task.cfg.outline_beam
     fill_beam = fill_beam or task.cfg.fill_beam
     iterations = iterations or task.cfg.iterations
+    fill_iterations = task.cfg.fill_iterations if fill_iterations is None else fill_iterations
     d = task.target_dictionary
     max_len = task.cfg.max_target_positions
     opts = search_options(gen)
@@ -41,7 +43,8 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     layout = layout_of(task)
     if decoding == "saic":
         opts.pop("max_len_a"), opts.pop("max_len_b")
-        return SAICGenerator(models[0], d, layout, outline_beam, fill_beam, max_len=max_len, **opts)
+        return SAICGenerator(models[0], d, layout, outline_beam, fill_beam, max_len=max_len,
+                             fill_iterations=fill_iterations, **opts)
     iterations = 1 if decoding == "naic" else iterations
     return MaskPredictGenerator(models[0], d, layout, never_generated(d, layout), iterations, fill_beam,
                                 max_len=max_len)

@@ -10,6 +10,47 @@ import torch
 from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerFillerLayout
 
 
+@torch.no_grad()
+def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iterations):
+    """Fill the ``<mask>``s of ``tokens`` and refine them (Ghazvininejad et al. 2019).
+
+    Args:
+        decoder: the SAIC decoder (bidirectional layout, positions 0, 1, 2, ...).
+        layout: the OutlinerFillerLayout (its ``<mask>`` index).
+        forbidden: indices never predicted.
+        encoder_out: the encoder's output for the B rows.
+        tokens: (B, T) words with ``<mask>`` where a word is to be predicted, padding past
+            each row's length.
+        maskable: (B, T) bool, the positions that may be predicted again (usually the
+            ``<mask>`` positions of the input; words outside it never change).
+        iterations: I; iteration t > 1 re-masks the n = |maskable| * (I - t) / I least
+            confident maskable words and predicts them again.
+    Returns:
+        (tokens, scores): (B, T) filled tokens and the log-probability of each predicted
+        word (0 where the input word was kept).
+    """
+    def predict(inputs):
+        logits, _ = decoder(inputs, encoder_out, positions=layout.positions(inputs.size(1), inputs.device),
+                            self_attn_layout=BIDIRECTIONAL)
+        lprobs = torch.log_softmax(logits.float(), dim=-1)
+        lprobs[..., forbidden] = float("-inf")
+        return lprobs.max(dim=-1)
+
+    masked = tokens.eq(layout.mask)
+    new_scores, predicted = predict(tokens)
+    tokens = torch.where(masked, predicted, tokens)
+    scores = new_scores.masked_fill(~masked, 0.0)
+    count = maskable.sum(-1).float()
+    for step in range(1, iterations):
+        n_mask = (count * (iterations - step) / iterations).long()
+        rank = scores.masked_fill(~maskable, float("inf")).argsort(dim=-1).argsort(dim=-1)
+        remask = rank < n_mask[:, None]
+        new_scores, new_tokens = predict(tokens.masked_fill(remask, layout.mask))
+        tokens = torch.where(remask, new_tokens, tokens)
+        scores = torch.where(remask, new_scores, scores)
+    return tokens, scores
+
+
 class MaskPredictGenerator:
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, forbidden, iterations=1, length_beam=1,
                  max_len=200):
@@ -20,44 +61,10 @@ class MaskPredictGenerator:
         self.forbidden = list(forbidden) + [layout.eos]  # the length is given: no </s> inside
         self.iterations, self.length_beam, self.max_len = iterations, length_beam, max_len
 
-    def _predict(self, tokens, encoder_out):
-        logits, _ = self.model.decoder(
-            tokens, encoder_out, positions=self.layout.positions(tokens.size(1), tokens.device),
-            self_attn_layout=BIDIRECTIONAL,
-        )
-        lprobs = torch.log_softmax(logits.float(), dim=-1)
-        lprobs[..., self.forbidden] = float("-inf")
-        return lprobs.max(dim=-1)
-
-    @torch.no_grad()
     def mask_predict(self, encoder_out, tokens, maskable, iterations):
-        """Fill the ``<mask>``s of ``tokens`` and refine them (Ghazvininejad et al. 2019).
-
-        Args:
-            encoder_out: the encoder's output for the B rows.
-            tokens: (B, T) words with ``<mask>`` where a word is to be predicted, padding past
-                each row's length.
-            maskable: (B, T) bool, the positions that may be predicted again (usually the
-                ``<mask>`` positions of the input).
-            iterations: I; iteration t > 1 re-masks the n = |maskable| * (I - t) / I least
-                confident maskable words and predicts them again.
-        Returns:
-            (tokens, scores): (B, T) filled tokens and the log-probability of each predicted
-            word (0 where the input word was kept).
-        """
-        masked = tokens.eq(self.layout.mask)
-        new_scores, predicted = self._predict(tokens, encoder_out)
-        tokens = torch.where(masked, predicted, tokens)
-        scores = new_scores.masked_fill(~masked, 0.0)
-        count = maskable.sum(-1).float()
-        for step in range(1, iterations):
-            n_mask = (count * (iterations - step) / iterations).long()
-            rank = scores.masked_fill(~maskable, float("inf")).argsort(dim=-1).argsort(dim=-1)
-            remask = rank < n_mask[:, None]
-            new_scores, new_tokens = self._predict(tokens.masked_fill(remask, self.layout.mask), encoder_out)
-            tokens = torch.where(remask, new_tokens, tokens)
-            scores = torch.where(remask, new_scores, scores)
-        return tokens, scores
+        """:func:`mask_predict` with this generator's decoder and forbidden words."""
+        return mask_predict(self.model.decoder, self.layout, self.forbidden, encoder_out, tokens, maskable,
+                            iterations)
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):

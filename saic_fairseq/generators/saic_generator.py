@@ -5,7 +5,9 @@
    sentence positions 0, k, 2k, ...: fairseq's beam search for M_out > 1, the greedy loop
    (same hypotheses, none of a beam search's bookkeeping) for M_out = 1.
 3. Filler: the top M_fill outlines of every image, each word followed by k - 1 ``<mask>``s,
-   filled in one bidirectional pass over all B x M_fill outlines at once (padded).
+   filled in one bidirectional pass over all B x M_fill outlines at once (padded). Beyond
+   the paper, ``--fill-iterations r`` adds r mask-predict passes that re-mask and re-predict
+   the least confident filled words; the outline words never change (0: the paper's SAIC).
 4. Score (eq. 10): Outliner log-probs + Filler log-probs at the ``<mask>`` positions kept in
    the caption, normalised like fairseq's beam search (sum / length ** lenpen); cut at the
    first ``</s>``; the best-scoring hypothesis comes first. Merging, cutting and scoring are
@@ -21,17 +23,21 @@ from fairseq.data import data_utils
 
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
 from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedySearch, greedy_applies
+from saic_fairseq.generators.mask_predict_generator import mask_predict
 from saic_fairseq.generators.outliner_model import OutlinerModel
-from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerFillerLayout, never_generated
+from saic_fairseq.modules.outliner_filler_layout import OutlinerFillerLayout, never_generated
 
 
 class SAICGenerator:
     """Outliner + Filler decoding of one ``saic_transformer`` model."""
 
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, outline_beam=1, fill_beam=1,
-                 max_len=200, len_penalty=1.0, normalize_scores=True, **search_kwargs):
+                 max_len=200, len_penalty=1.0, normalize_scores=True, fill_iterations=0, **search_kwargs):
         if fill_beam > outline_beam:
             raise ValueError(f"--fill-beam ({fill_beam}) must not exceed --outline-beam ({outline_beam})")
+        if fill_iterations < 0:
+            raise ValueError(f"--fill-iterations must be >= 0, got {fill_iterations}")
+        self.fill_iterations = fill_iterations
         self.model = model
         self.tgt_dict = tgt_dict
         self.layout = layout
@@ -101,7 +107,7 @@ class SAICGenerator:
             scores: (N,) the outlines' search scores.
         Returns:
             tokens (N, W) cut after the first ``</s>``, positional scores (N, W), lengths (N,),
-            scores (N,), and (N,) sequential decoder calls (outline steps + 1 Filler pass).
+            scores (N,), and (N,) sequential decoder calls (outline steps + 1 + r Filler passes).
         """
         layout = self.layout
         inputs = layout.filler_inputs(outlines, outline_lengths)  # (N, W)
@@ -109,15 +115,12 @@ class SAICGenerator:
             merged = self.merge(inputs, inputs, torch.zeros(inputs.shape, device=inputs.device), outline_scores,
                                 outline_lengths, scores)
             return (*merged, outline_lengths)
-        logits, _ = self.model.decoder(
-            inputs, self.model.encoder.reorder_encoder_out(encoder_out, rows),
-            positions=layout.positions(inputs.size(1), inputs.device), self_attn_layout=BIDIRECTIONAL,
+        fill_tokens, fill_scores = mask_predict(
+            self.model.decoder, layout, self.forbidden, self.model.encoder.reorder_encoder_out(encoder_out, rows),
+            inputs, inputs.eq(layout.mask), 1 + self.fill_iterations,
         )
-        lprobs = torch.log_softmax(logits.float(), dim=-1)
-        lprobs[..., self.forbidden] = float("-inf")
-        fill_scores, fill_tokens = lprobs.max(dim=-1)
         merged = self.merge(inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores)
-        return (*merged, outline_lengths + 1)
+        return (*merged, outline_lengths + 1 + self.fill_iterations)
 
     def merge(self, filler_inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores):
         """Outlines + the Filler's words -> captions cut at the first ``</s>``, scored by eq. 10.

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-#: (label, --decoding, beam, outline_beam, fill_beam, iterations)
+#: (label, --decoding, beam, outline_beam, fill_beam, iterations[, fill_iterations])
 TABLE2_MODES = [
     ("AIC b5", "aic", 5, None, None, None),
     ("AIC b1", "aic", 1, None, None, None),
@@ -28,26 +28,29 @@ TABLE2_MODES = [
     ("IR-NAIC I=3", "ir-naic", None, None, 1, 3),
     ("IR-NAIC I=5", "ir-naic", None, None, 1, 5),
 ]
+#: beyond the paper: SAIC with r Filler refinement passes (--fill-iterations)
+REFINED_MODES = [("SAIC 1/1 r=1", "saic", None, 1, 1, None, 1), ("SAIC 1/1 r=2", "saic", None, 1, 1, None, 2)]
+MODES = TABLE2_MODES + REFINED_MODES
 QUALITY = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
 COLUMNS = ["mode", "ms mean", "ms p50", "ms p90", "x vs AIC b5", "spread b5", "x vs AIC b1", "spread b1", "calls",
            "bound", "ms/call", "bare ms", "overhead", "captions/s"] + QUALITY
 
 
-def step_bound(decoding, words, group_size, iterations):
+def step_bound(decoding, words, group_size, iterations, fill_iterations=0):
     """Sequential decoder calls the mode needs for a caption of ``words`` words."""
     if decoding == "aic":
         return words + 1
     if decoding == "saic":
-        return math.ceil((words + 1) / group_size) + 1
+        return math.ceil((words + 1) / group_size) + 1 + fill_iterations
     return 1 if decoding == "naic" else iterations
 
 
 def mode_generator(task, model, mode):
     from saic_fairseq.generators import build_caption_generator
 
-    _, decoding, beam, outline_beam, fill_beam, iterations = mode
+    _, decoding, beam, outline_beam, fill_beam, iterations = mode[:6]
     return build_caption_generator(task, [model], argparse.Namespace(beam=beam or 1), decoding, outline_beam,
-                                   fill_beam, iterations)
+                                   fill_beam, iterations, fill_iterations=mode[6] if len(mode) > 6 else 0)
 
 
 class Clock:
@@ -178,7 +181,8 @@ def summarise(mode, seconds, bare, calls, captions, count, group_size, iteration
     """One table row from a mode's (rounds, batches) times, bare times and calls."""
     per_batch = np.median(seconds, axis=0)
     words = [len(c.split()) for c in captions.values()]
-    bound = np.mean([step_bound(mode[1], n, group_size, mode[5] or iterations) for n in words])
+    refine = mode[6] if len(mode) > 6 else 0
+    bound = np.mean([step_bound(mode[1], n, group_size, mode[5] or iterations, refine) for n in words])
     return {"mode": mode[0], "ms mean": 1000 * per_batch.mean(), "ms p50": 1000 * np.percentile(per_batch, 50),
             "ms p90": 1000 * np.percentile(per_batch, 90), "calls": float(calls.mean()), "bound": float(bound),
             "ms/call": 1000 * per_batch.sum() / calls.sum(), "bare ms": 1000 * np.median(bare, axis=0).mean(),

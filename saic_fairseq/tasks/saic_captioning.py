@@ -42,6 +42,10 @@ class SAICCaptioningConfig(FairseqDataclass):
         default=1, metadata={"help": "M_fill: outlines filled (saic, <= M_out); length candidates (naic, ir-naic)"}
     )
     iterations: int = field(default=5, metadata={"help": "I: mask-predict iterations (ir-naic)"})
+    fill_iterations: int = field(
+        default=0, metadata={"help": "saic: extra Filler passes that re-mask and re-predict the least confident "
+                             "filled words, outline words fixed (0: the paper's SAIC)"}
+    )
     unique_images: bool = field(
         default=False, metadata={"help": "one sample per image (its first caption line): for generation"}
     )
