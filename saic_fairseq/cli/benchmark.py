@@ -64,6 +64,8 @@ def main(argv=None):
     parser.add_argument("--data", required=True, help="data directory")
     parser.add_argument("--features", help="HDF5 features (default: DATA/features.h5)")
     parser.add_argument("--path", required=True, help="checkpoint")
+    parser.add_argument("--aic-path", help="decode the AIC modes with this checkpoint instead (e.g. the AIC teacher "
+                        "SAIC was fine-tuned from: the autoregressive model a user would otherwise pick)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--images", type=int, default=200, help="number of images timed")
     parser.add_argument("--warmup", type=int, default=10, help="batches run by every mode before timing")
@@ -105,16 +107,21 @@ def main(argv=None):
         images = min(args.images, len(task.dataset(args.split)))
         with tqdm(total=args.rounds * -(-images // args.batch_size), desc="saic-benchmark", unit="batch",
                   file=sys.stderr, disable=None) as bar:
+            aic_model = None
+            if args.aic_path:
+                aic_model = load_model_for_split(args.aic_path, args.data, features, None, args.device,
+                                                 **overrides)[1]
             rows, costs = run_benchmark(task, model, args.split, args.images, args.batch_size, args.warmup,
                                         args.device, modes, quality=not args.no_quality, rounds=args.rounds,
-                                        seed=args.seed, progress=bar.update)
+                                        seed=args.seed, progress=bar.update, aic_model=aic_model)
     except SAICInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     on_gpu = args.device.startswith("cuda")
     device = torch.cuda.get_device_name(args.device) if on_gpu else f"cpu x{torch.get_num_threads()}"
-    title = (f"{os.path.basename(args.path)}, k={task.cfg.group_size}, {images} {args.split} images, "
-             f"batch {args.batch_size}, {device}, {args.rounds} interleaved rounds")
+    title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
+             + f", k={task.cfg.group_size}, {images} {args.split} images, batch {args.batch_size}, {device}, "
+             f"{args.rounds} interleaved rounds")
     print(title)
     print(f"bare decoder, batch {args.batch_size}: one cached decoder step {costs['cached step ms']:.2f} ms, "
           f"one full 12-token pass {costs['full pass ms']:.2f} ms")

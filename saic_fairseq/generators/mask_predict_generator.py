@@ -29,15 +29,19 @@ def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iter
         (tokens, scores): (B, T) filled tokens and the log-probability of each predicted
         word (0 where the input word was kept).
     """
-    def predict(inputs):
-        logits, _ = decoder(inputs, encoder_out, positions=layout.positions(inputs.size(1), inputs.device),
-                            self_attn_layout=BIDIRECTIONAL)
-        lprobs = torch.log_softmax(logits.float(), dim=-1)
-        lprobs[..., forbidden] = float("-inf")
-        return lprobs.max(dim=-1)
+    def predict(inputs, where):
+        """Best word and its log-probability at the positions ``where`` (B, T) (0 / the input
+        elsewhere): only those positions go through the output projection."""
+        states, _ = decoder(inputs, encoder_out, positions=layout.positions(inputs.size(1), inputs.device),
+                            self_attn_layout=BIDIRECTIONAL, features_only=True)
+        lprobs = torch.log_softmax(decoder.output_layer(states[where]).float(), dim=-1)
+        lprobs[:, forbidden] = float("-inf")
+        best_scores, best_words = lprobs.max(dim=-1)
+        return (best_scores.new_zeros(inputs.shape).masked_scatter(where, best_scores),
+                inputs.masked_scatter(where, best_words))
 
     masked = tokens.eq(layout.mask)
-    new_scores, predicted = predict(tokens)
+    new_scores, predicted = predict(tokens, masked)
     tokens = torch.where(masked, predicted, tokens)
     scores = new_scores.masked_fill(~masked, 0.0)
     count = maskable.sum(-1).float()
@@ -45,7 +49,7 @@ def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iter
         n_mask = (count * (iterations - step) / iterations).long()
         rank = scores.masked_fill(~maskable, float("inf")).argsort(dim=-1).argsort(dim=-1)
         remask = rank < n_mask[:, None]
-        new_scores, new_tokens = predict(tokens.masked_fill(remask, layout.mask))
+        new_scores, new_tokens = predict(tokens.masked_fill(remask, layout.mask), remask)
         tokens = torch.where(remask, new_tokens, tokens)
         scores = torch.where(remask, new_scores, scores)
     return tokens, scores

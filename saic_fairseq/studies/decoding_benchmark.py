@@ -123,9 +123,10 @@ def model_costs(model, sample, words, clock, repeats=20):
 
 
 def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=TABLE2_MODES, quality=True,
-                  rounds=3, seed=0, progress=None):
+                  rounds=3, seed=0, progress=None, aic_model=None):
     """Rows of the benchmark table (dicts with COLUMNS), in ``modes`` order, and the model's
-    bare costs {"cached step ms", "full pass ms"}."""
+    bare costs {"cached step ms", "full pass ms"}. ``aic_model`` (e.g. the AIC teacher) decodes
+    the AIC modes instead of ``model`` when given."""
     from fairseq import utils
 
     from saic_fairseq.generators.decoder_call_counter import DecoderCallCounter
@@ -133,12 +134,13 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     dataset = task.dataset(split)
     count = min(images, len(dataset))
     batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in dataset.batches(count, batch_size)]
-    generators = [mode_generator(task, model, mode) for mode in modes]
+    models = [aic_model if aic_model is not None and mode[1] == "aic" else model for mode in modes]
+    generators = [mode_generator(task, m, mode) for m, mode in zip(models, modes)]
     clock = Clock(device)
     with torch.no_grad():
-        for generator in generators:
+        for generator, m in zip(generators, models):
             for sample in batches[:warmup]:
-                generator.generate([model], sample)
+                generator.generate([m], sample)
     rng = np.random.default_rng(seed)
     seconds = np.zeros((rounds, len(modes), len(batches)))
     bare = np.zeros_like(seconds)
@@ -149,11 +151,11 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
         for r in range(rounds):
             for b, sample in enumerate(batches):
                 for m in rng.permutation(len(modes)):
-                    with DecoderCallCounter(model.decoder, record=True) as counter:
+                    with DecoderCallCounter(models[m].decoder, record=True) as counter:
                         start = clock()
-                        hypos = generators[m].generate([model], sample)
+                        hypos = generators[m].generate([models[m]], sample)
                         seconds[r, m, b] = clock() - start
-                    bare[r, m, b] = replay_bare(model, sample, counter.recorded, clock)
+                    bare[r, m, b] = replay_bare(models[m], sample, counter.recorded, clock)
                     if r == 0:
                         calls[m, b] = counter.count
                         for image_id, sentence in zip(sample["image_id"].tolist(), hypos):
