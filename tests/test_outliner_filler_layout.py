@@ -1,4 +1,4 @@
-"""Token layouts of DESIGN.md for k = 1..4, lengths that are and are not multiples of k."""
+"""Token layouts of docs/design.md for k = 1..4, lengths that are and are not multiples of k."""
 import pytest
 import torch
 

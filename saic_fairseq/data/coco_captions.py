@@ -1,4 +1,4 @@
-"""COCO captions in, split files out: the text side of the data path (see DESIGN.md, Data).
+"""COCO captions in, split files out: the text side of the data path (see docs/design.md, Data).
 
 Inputs: Karpathy's ``dataset_coco.json``, or COCO's official ``captions_*2014.json`` files
 plus one image-id list per split. Output per split, in one folder:

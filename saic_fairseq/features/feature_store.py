@@ -1,6 +1,6 @@
 """Read image features from HDF5 lazily: one (R, D) float array per image id.
 
-Layouts accepted (DESIGN.md, Data): a dataset per image id named by the decimal id
+Layouts accepted (docs/design.md, Data): a dataset per image id named by the decimal id
 (``"391895"``) with optional boxes under ``boxes/391895``; or the common flat layout with
 ``391895_features`` / ``391895_boxes`` keys. Nothing is read until asked for, and the file is
 opened once per process (h5py handles must not cross a fork into DataLoader workers).

@@ -1,4 +1,4 @@
-"""The four decoding modes of ``--decoding`` (DESIGN.md): aic, saic, naic, ir-naic."""
+"""The four decoding modes of ``--decoding`` (docs/design.md): aic, saic, naic, ir-naic."""
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
 from saic_fairseq.generators.mask_predict_generator import MaskPredictGenerator
 from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedyGenerator, greedy_applies

@@ -1,5 +1,5 @@
 """The Outliner seen as an ordinary left-to-right model, so fairseq's SequenceGenerator can
-run its beam search: step t sits at sentence position t * k (DESIGN.md)."""
+run its beam search: step t sits at sentence position t * k (docs/design.md)."""
 import math
 
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIncrementalDecoder

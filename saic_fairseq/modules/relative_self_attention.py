@@ -23,7 +23,7 @@ class RelativeSelfAttention(nn.Module):
     Args:
         embed_dim: model width C.
         num_heads: H; C must divide by H.
-        window: w, the clip distance (DESIGN.md: defaults to the group size k); None turns
+        window: w, the clip distance (docs/design.md: defaults to the group size k); None turns
             the relative terms off (plain self-attention: the ablation "-RPR" of Table 7).
         dropout: attention-probability dropout.
     """

@@ -1,4 +1,4 @@
-"""``saic_captioning``: captions of images, read from the data directory of DESIGN.md.
+"""``saic_captioning``: captions of images, read from the data directory of docs/design.md.
 
     DATA/dict.txt, DATA/{split}.bin/.idx   (fairseq-preprocess --only-source)
     DATA/{split}.ids                       image id of every caption line
