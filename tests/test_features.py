@@ -150,3 +150,16 @@ def test_store_checks_width_against_expected(tmp_path):
         w.add(3, np.ones((2, 6)))
     with pytest.raises(SAICInputError, match=r"f.h5, image id 3: feature width 6 != expected 4"):
         FeatureStore(path, expected_dim=4).features(3)
+
+
+def test_small_feature_file_is_kept_in_memory_after_first_read(tmp_path):
+    path = str(tmp_path / "f.h5")
+    with h5py.File(path, "w") as f:
+        f["7"] = np.ones((3, 4), dtype=np.float32)
+        f["boxes/7"] = np.zeros((3, 4), dtype=np.float32)
+    cached, lazy = FeatureStore(path), FeatureStore(path, cache_mb=0)
+    assert cached.features(7) is cached.features(7) and cached.boxes(7) is cached.boxes(7)
+    assert lazy.features(7) is not lazy.features(7)
+    np.testing.assert_array_equal(cached.features(7), lazy.features(7))
+    with pytest.raises(SAICInputError, match="image id 8"):  # a missing id is still an error, not cached
+        cached.features(8)

@@ -87,12 +87,7 @@ class FeatureStore:
 
     def features(self, image_id):
         """(R, D) float32 array of one image, checked for width, emptiness and NaN/Inf."""
-        if self._cache is None:
-            return self._read_features(image_id)
-        key = ("features", image_id)
-        if key not in self._cache:
-            self._cache[key] = self._read_features(image_id)
-        return self._cache[key]
+        return self._cached(self._read_features, image_id)
 
     def _read_features(self, image_id):
         try:
@@ -106,11 +101,15 @@ class FeatureStore:
 
     def boxes(self, image_id):
         """(R, 4) float32 boxes (x1, y1, x2, y2, normalised to the image) or None."""
+        return self._cached(self._read_boxes, image_id)
+
+    def _cached(self, read, image_id):
+        """``read(image_id)``, kept after the first call when the file is small enough."""
         if self._cache is None:
-            return self._read_boxes(image_id)
-        key = ("boxes", image_id)
+            return read(image_id)
+        key = (read.__name__, image_id)
         if key not in self._cache:
-            self._cache[key] = self._read_boxes(image_id)
+            self._cache[key] = read(image_id)
         return self._cache[key]
 
     def _read_boxes(self, image_id):
