@@ -11,8 +11,9 @@ import argparse
 import os
 
 from preprocess.cli import run
-from saic_fairseq.data.teacher_captions import caption_remaining, write_distillation
+from saic_fairseq.data.teacher_captions import write_distillation
 from saic_fairseq.model_loading import load_model_for_split
+from saic_fairseq.teacher_captioning import caption_remaining
 
 
 def main(argv=None):

@@ -14,6 +14,7 @@ import os
 import numpy as np
 import torch
 
+from saic_fairseq.caption_text import caption_text
 from saic_fairseq.data.image_caption_dataset import collate_features
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.generators import build_caption_generator
@@ -82,7 +83,7 @@ class SAICCaptioner:
                 "features": padded.to(self.device), "padding_mask": mask.to(self.device),
                 "boxes": None if padded_boxes is None else padded_boxes.to(self.device)}}
             for hypos in generator.generate([self.model], sample):
-                captions.append(dictionary.string(hypos[0]["tokens"], extra_symbols_to_ignore={dictionary.eos()}))
+                captions.append(caption_text(dictionary, hypos[0]["tokens"]))
         return captions
 
     def caption(self, images, **decoding_options):

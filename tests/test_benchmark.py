@@ -34,8 +34,8 @@ def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
 
 
 def test_training_benchmark_times_teacher_and_saic_updates(distilled, checkpoints, tmp_path):
-    result = fairseq_cli("saic-benchmark", "--training", "--data", distilled, "--path", checkpoints[0], "--batches", "2",
-                         "--max-tokens", "500", "--rounds", "2", "--json", tmp_path / "t.json")
+    result = fairseq_cli("saic-benchmark", "--training", "--data", distilled, "--path", checkpoints[0],
+                         "--batches", "2", "--max-tokens", "500", "--rounds", "2", "--json", tmp_path / "t.json")
     report = json.loads((tmp_path / "t.json").read_text())
     rows = {r["criterion"]: r for r in report["rows"]}
     assert list(rows) == ["teacher (label_smoothed_cross_entropy)", "saic_loss p_g=0", "saic_loss p_g=1"]

@@ -1,8 +1,9 @@
 """Teacher captions: aligned to the caption lines by image id, binarized with the task's
 dictionary, resumable after a kill, and used by hybrid distillation in fairseq-train."""
 from conftest import clean_env, copy_data, fairseq_cli, train_args
-from saic_fairseq.data.teacher_captions import caption_remaining, read_journal
+from saic_fairseq.data.teacher_captions import read_journal
 from saic_fairseq.model_loading import load_model_for_split
+from saic_fairseq.teacher_captioning import caption_remaining
 
 
 def test_targets_are_aligned_per_line_and_binarized(distilled):

@@ -7,8 +7,8 @@ import torch
 
 from conftest import first_batch, setup_task_and_model, trained_task_and_model
 from saic_fairseq.generators import build_caption_generator
-from saic_fairseq.modules.outliner_filler_layout import layout_of
 from saic_fairseq.generators.decoder_call_counter import DecoderCallCounter
+from saic_fairseq.modules.outliner_filler_layout import layout_of
 
 
 def gen_args(beam):

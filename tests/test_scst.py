@@ -10,9 +10,9 @@ import torch
 from fairseq.data import data_utils
 
 from conftest import clean_env, common, copy_data, fairseq_cli, setup_task_and_model, trained_task_and_model
+from saic_fairseq.criterions.scst_sampler import sample_captions
 from saic_fairseq.evaluation.corpus_cider import CorpusCiderD
 from saic_fairseq.evaluation.reference_captions import ReferenceCaptions
-from saic_fairseq.generators.caption_sampler import sample_captions
 
 REFS = {
     "1": ["a man riding a horse on a beach", "a person rides a horse along the sea", "a horse and its rider"],
@@ -107,8 +107,8 @@ def test_mean_baseline_needs_two_samples(proxy_data):
 
 def greedy_cider_of_training_images(data, checkpoint, images):
     """Mean greedy CIDEr-D of the first ``images`` training images (training references)."""
-    from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
     from saic_fairseq.model_loading import load_model_for_split
+    from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 
     task, model = load_model_for_split(checkpoint, data, f"{data}/features.h5", "train")
     dataset, d = task.dataset("train"), task.target_dictionary

@@ -29,8 +29,15 @@ from saic_fairseq.cli import setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import format_table
 from saic_fairseq.errors import SAICInputError
-from saic_fairseq.studies.decoding_benchmark import (COLUMNS, MODES, QUALITY, TABLE2_MODES, example_captions,
-                                                     run_benchmark)
+from saic_fairseq.studies.decoding_benchmark import (
+    COLUMNS,
+    MODES,
+    QUALITY,
+    TABLE2_MODES,
+    example_captions,
+    run_benchmark,
+)
+
 
 def format_examples(examples):
     """Plain text, one block per image: references, then each mode's caption."""

@@ -22,6 +22,7 @@ from fairseq.data import data_utils
 from tqdm import tqdm
 
 from saic_fairseq.atomic_write import atomic_open
+from saic_fairseq.caption_text import caption_text
 from saic_fairseq.cli import setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import markdown_table
@@ -80,7 +81,7 @@ def fill(task, model, encoded, captions, choose_mask, beam=1, iterations=1):
         for row, image_id in enumerate(image_ids):
             mine = (rows == row).nonzero().view(-1)
             best = int(mine[mean[mine].argmax()])
-            filled[image_id] = d.string(tokens[best], extra_symbols_to_ignore={d.pad(), d.eos()})
+            filled[image_id] = caption_text(d, tokens[best])
     return filled
 
 
@@ -96,7 +97,7 @@ def run_study(teacher_task, teacher, task, model, split, count, batch_size, seed
 
     d = teacher_task.target_dictionary
     beams = beam_captions(teacher_task, teacher, split, count, 5, batch_size)
-    unmasked = score({i: d.string(c[0]) for i, c in beams.items()})
+    unmasked = score({i: caption_text(d, c[0]) for i, c in beams.items()})
     encoded = encode_images(task, model, split, count, batch_size)
     fig2 = []
     jobs = [(method, rate) for method in METHODS for rate in rates]

@@ -22,9 +22,10 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import II
 
+from saic_fairseq.caption_text import caption_text
+from saic_fairseq.criterions.scst_sampler import sample_captions
 from saic_fairseq.evaluation.corpus_cider import CorpusCiderD
 from saic_fairseq.evaluation.reference_captions import ReferenceCaptions
-from saic_fairseq.generators.caption_sampler import sample_captions
 from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 
 BASELINES = ChoiceEnum(["greedy", "mean"])
@@ -74,7 +75,7 @@ class SAICSCSTCriterion(FairseqCriterion):
     def rewards(self, tokens, references):
         """CIDEr-D of each caption row of ``tokens`` against its references: (B',) float tensor."""
         d = self.task.target_dictionary
-        captions = [d.string(row, extra_symbols_to_ignore={d.eos(), d.pad()}) for row in tokens]
+        captions = [caption_text(d, row) for row in tokens]
         return torch.tensor(self.cider.scores(captions, references), dtype=torch.double)
 
     def _decode(self, model, encoder_out, rows, greedy):

@@ -1,19 +1,15 @@
-"""Distillation targets: the AIC teacher's caption of every training image, written per
-caption line (aligned by image id) and binarized with the task's dictionary.
+"""Distillation-target files: the journal of finished teacher captions and the binarized
+per-caption-line output (the decoding itself is ``saic_fairseq.teacher_captioning``).
 
 Resumable: every finished batch is appended to ``{prefix}.journal`` (image id <TAB> caption,
 flushed to disk); a rerun reads it and captions only the remaining images. The outputs
 (``{prefix}.txt/.ids/.bin/.idx``) appear only when everything is done.
 """
-import argparse
 import os
 
-import numpy as np
 from fairseq.data import indexed_dataset
-from tqdm import tqdm
 
 from saic_fairseq.atomic_write import atomic_open, atomic_path
-from saic_fairseq.generators import build_caption_generator
 
 
 def read_journal(path):
@@ -35,38 +31,6 @@ def drop_torn_tail(path):
     with open(path, "rb") as handle:
         data = handle.read()
     os.truncate(path, data.rfind(b"\n") + 1)
-
-
-def caption_remaining(task, model, split, journal_path, beam=5, batch_size=50, device="cpu", stop_after=None):
-    """Caption the images of ``split`` missing from the journal; append each batch to it.
-
-    ``stop_after`` (batches) exists for tests of the resume path.
-    """
-    dataset = task.dataset(split)
-    drop_torn_tail(journal_path)
-    done = read_journal(journal_path)
-    todo = [i for i in np.argsort(dataset.sizes, kind="mergesort") if int(dataset.image_ids[i]) not in done]
-    generator = build_caption_generator(task, [model], argparse.Namespace(beam=beam), decoding="aic")
-    eos = task.target_dictionary.eos()
-    with open(journal_path, "a", encoding="utf-8") as journal:
-        for number, start in enumerate(tqdm(range(0, len(todo), batch_size), desc=f"teacher captions ({split})")):
-            if stop_after is not None and number >= stop_after:
-                return False
-            sample = dataset.collater([dataset[int(i)] for i in todo[start : start + batch_size]])
-            sample = _to_device(sample, device)
-            hypos = task.inference_step(generator, [model], sample)
-            strings = [task.target_dictionary.string(h[0]["tokens"], extra_symbols_to_ignore={eos}) for h in hypos]
-            lines = [f"{int(image_id)}\t{text}\n" for image_id, text in zip(sample["image_id"], strings)]
-            journal.writelines(lines)
-            journal.flush()
-            os.fsync(journal.fileno())
-    return True
-
-
-def _to_device(sample, device):
-    from fairseq import utils
-
-    return utils.apply_to_sample(lambda t: t.to(device), sample) if device != "cpu" else sample
 
 
 def write_distillation(task, data, split, journal_path):

@@ -1,7 +1,7 @@
 """The four decoding modes of ``--decoding`` (docs/design.md): aic, saic, naic, ir-naic."""
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
-from saic_fairseq.generators.mask_predict_generator import MaskPredictGenerator
 from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedyGenerator, greedy_applies
+from saic_fairseq.generators.mask_predict_generator import MaskPredictGenerator
 from saic_fairseq.generators.saic_generator import SAICGenerator
 from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 

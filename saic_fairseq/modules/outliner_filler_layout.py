@@ -117,7 +117,7 @@ class OutlinerFillerLayout:
             (inputs, outputs): (B, T) each, right-padded, row b equal to ``collate`` of the
             single-sentence sample of row b (up to trailing padding columns).
         """
-        pad, eos, k = self.pad, self.eos, self.k
+        pad, eos = self.pad, self.eos
         lengths = targets.ne(pad).sum(-1)  # L_b, </s> included
         targets = targets[:, : int(lengths.max())]  # a sub-batch is no wider than its longest row
         if kind in ("aic", "outliner"):

@@ -17,6 +17,8 @@ import time
 import numpy as np
 import torch
 
+from saic_fairseq.caption_text import caption_text
+
 #: (label, --decoding, beam, outline_beam, fill_beam, iterations[, fill_iterations])
 TABLE2_MODES = [
     ("AIC b5", "aic", 5, None, None, None),
@@ -146,7 +148,6 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     bare = np.zeros_like(seconds)
     calls = np.zeros((len(modes), len(batches)))
     hypotheses = [dict() for _ in modes]
-    eos = task.target_dictionary.eos()
     with torch.no_grad():
         for r in range(rounds):
             for b, sample in enumerate(batches):
@@ -159,8 +160,8 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
                     if r == 0:
                         calls[m, b] = counter.count
                         for image_id, sentence in zip(sample["image_id"].tolist(), hypos):
-                            hypotheses[m][str(image_id)] = task.target_dictionary.string(
-                                sentence[0]["tokens"], extra_symbols_to_ignore={eos})
+                            hypotheses[m][str(image_id)] = caption_text(task.target_dictionary,
+                                                                        sentence[0]["tokens"])
                 if progress:
                     progress()
     step_ms, pass_ms = model_costs(model, batches[0], 12, clock)

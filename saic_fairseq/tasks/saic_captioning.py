@@ -18,6 +18,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II
 
+from saic_fairseq.caption_text import caption_text
 from saic_fairseq.data.coco_captions import read_image_ids
 from saic_fairseq.data.image_caption_dataset import ImageCaptionDataset
 from saic_fairseq.errors import SAICInputError
@@ -161,7 +162,7 @@ class SAICCaptioningTask(FairseqTask):
         sub = {"id": sample["id"][keep], "net_input": {k: None if v is None else v[keep]
                                                        for k, v in sample["net_input"].items()}}
         hypos = self.inference_step(self._cider_generator, [model], sub)
-        captions = [self.dictionary.string(h[0]["tokens"], extra_symbols_to_ignore={self.dictionary.eos()})
+        captions = [caption_text(self.dictionary, h[0]["tokens"])
                     for h in hypos]
         refs = self._valid_refs.lookup(sample["image_id"][keep].tolist())
         return float(self._cider.scores(captions, refs).sum()), len(captions)
