@@ -25,10 +25,9 @@ from fairseq import utils
 from tqdm import tqdm
 
 from saic_fairseq.atomic_write import atomic_open
-from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli import command, setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import format_table
-from saic_fairseq.errors import SAICInputError
 from saic_fairseq.studies.decoding_benchmark import (
     COLUMNS,
     MODES,
@@ -65,6 +64,7 @@ def plot(rows, path, title):
     save_png(fig, path)
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="saic-benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -108,22 +108,17 @@ def main(argv=None):
         return 2
     if args.training:
         return training_main(args, overrides)
-    try:
-        features = args.features or os.path.join(args.data, "features.h5")
-        task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
-        images = min(args.images, len(task.dataset(args.split)))
-        with tqdm(total=args.rounds * -(-images // args.batch_size), desc="saic-benchmark", unit="batch",
-                  file=sys.stderr, disable=None) as bar:
-            aic_model = None
-            if args.aic_path:
-                aic_model = load_model_for_split(args.aic_path, args.data, features, None, args.device,
-                                                 **overrides)[1]
-            rows, costs = run_benchmark(task, model, args.split, args.images, args.batch_size, args.warmup,
-                                        args.device, modes, quality=not args.no_quality, rounds=args.rounds,
-                                        seed=args.seed, progress=bar.update, aic_model=aic_model)
-    except SAICInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    features = args.features or os.path.join(args.data, "features.h5")
+    task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
+    images = min(args.images, len(task.dataset(args.split)))
+    aic_model = None
+    if args.aic_path:
+        aic_model = load_model_for_split(args.aic_path, args.data, features, None, args.device, **overrides)[1]
+    with tqdm(total=args.rounds * -(-images // args.batch_size), desc="saic-benchmark", unit="batch",
+              file=sys.stderr, disable=None) as bar:
+        rows, costs = run_benchmark(task, model, args.split, args.images, args.batch_size, args.warmup,
+                                    args.device, modes, quality=not args.no_quality, rounds=args.rounds,
+                                    seed=args.seed, progress=bar.update, aic_model=aic_model)
     on_gpu = args.device.startswith("cuda")
     device = torch.cuda.get_device_name(args.device) if on_gpu else f"cpu x{torch.get_num_threads()}"
     title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
@@ -155,19 +150,15 @@ def training_main(args, overrides):
     from saic_fairseq.studies.training_benchmark import COLUMNS as TRAINING_COLUMNS
     from saic_fairseq.studies.training_benchmark import run_training_benchmark, training_batches
 
-    try:
-        features = args.features or os.path.join(args.data, "features.h5")
-        task, model = load_model_for_split(args.path, args.data, features, "train", args.device,
-                                           unique_images=False, **overrides)
-        batches, data_seconds = training_batches(task, args.batches, args.max_tokens)
-        batches = [utils.apply_to_sample(lambda t: t.to(args.device), b) for b in batches]
-        with tqdm(total=args.rounds * len(batches), desc="saic-benchmark --training", unit="batch",
-                  file=sys.stderr, disable=None) as bar:
-            rows = run_training_benchmark(task, model, batches, rounds=args.rounds, seed=args.seed,
-                                          progress=bar.update)
-    except SAICInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    features = args.features or os.path.join(args.data, "features.h5")
+    task, model = load_model_for_split(args.path, args.data, features, "train", args.device,
+                                       unique_images=False, **overrides)
+    batches, data_seconds = training_batches(task, args.batches, args.max_tokens)
+    batches = [utils.apply_to_sample(lambda t: t.to(args.device), b) for b in batches]
+    with tqdm(total=args.rounds * len(batches), desc="saic-benchmark --training", unit="batch",
+              file=sys.stderr, disable=None) as bar:
+        rows = run_training_benchmark(task, model, batches, rounds=args.rounds, seed=args.seed,
+                                      progress=bar.update)
     title = (f"{os.path.basename(args.path)}, k={task.cfg.group_size}, {len(batches)} training batches of "
              f"--max-tokens {args.max_tokens}, {args.device}, {args.rounds} interleaved rounds")
     print(title)

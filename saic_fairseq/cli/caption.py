@@ -11,10 +11,11 @@ import json
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
-from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli import command, setup_logging
 from saic_fairseq.errors import SAICInputError
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="saic-caption", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,25 +42,21 @@ def main(argv=None):
 
     options = dict(decoding=args.decoding, beam=args.beam, outline_beam=args.outline_beam,
                    fill_beam=args.fill_beam, iterations=args.iterations, fill_iterations=args.fill_iterations)
-    try:
-        overrides = {"group_size": args.group_size} if args.group_size else {}
-        captioner = SAICCaptioner.from_pretrained(args.path, data=args.data, device=args.device, **overrides)
-        if args.features:
-            from saic_fairseq.features.feature_store import FeatureStore
+    overrides = {"group_size": args.group_size} if args.group_size else {}
+    captioner = SAICCaptioner.from_pretrained(args.path, data=args.data, device=args.device, **overrides)
+    if args.features:
+        from saic_fairseq.features.feature_store import FeatureStore
 
-            store = FeatureStore(args.features, expected_dim=captioner.feature_dim)
-            ids = args.image_ids or sorted(store.image_ids())
-            for image_id in ids:
-                if image_id not in store:
-                    raise SAICInputError(args.features, f"image id {image_id}", "no features for this image")
-            names = [str(i) for i in ids]
-            captions = captioner.caption_features([(store.features(i), store.boxes(i)) for i in ids], **options)
-        else:
-            names = args.images
-            captions = captioner.caption(args.images, **options)
-    except SAICInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        store = FeatureStore(args.features, expected_dim=captioner.feature_dim)
+        ids = args.image_ids or sorted(store.image_ids())
+        for image_id in ids:
+            if image_id not in store:
+                raise SAICInputError(args.features, f"image id {image_id}", "no features for this image")
+        names = [str(i) for i in ids]
+        captions = captioner.caption_features([(store.features(i), store.boxes(i)) for i in ids], **options)
+    else:
+        names = args.images
+        captions = captioner.caption(args.images, **options)
     for name, caption in zip(names, captions):
         print(f"{name}\t{caption}")
     if args.json:

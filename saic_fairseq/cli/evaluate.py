@@ -11,7 +11,7 @@ import os
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
-from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli import command, setup_logging
 from saic_fairseq.cli.text_table import format_table
 from saic_fairseq.data.coco_captions import load_json, read_image_ids
 from saic_fairseq.errors import SAICInputError
@@ -34,6 +34,7 @@ def evaluate_files(refs_path, captions_path, ids_path=None, spice=True):
     return scores, note, len(captions)
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="saic-evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,11 +45,7 @@ def main(argv=None):
     parser.add_argument("--no-spice", action="store_true", help="do not try SPICE")
     args = parser.parse_args(argv)
     setup_logging()
-    try:
-        scores, note, count = evaluate_files(args.refs, args.captions, args.ids, spice=not args.no_spice)
-    except SAICInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    scores, note, count = evaluate_files(args.refs, args.captions, args.ids, spice=not args.no_spice)
     row = {"captions": args.captions, "images": count, **{m: 100 * scores[m] for m in METRICS if m in scores}}
     print(format_table([row], ["captions", "images"] + [m for m in METRICS if m in scores]))
     if note:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.caption_text import caption_text
-from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli import command, setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import markdown_table
 from saic_fairseq.errors import SAICInputError
@@ -146,6 +146,7 @@ def plot(result, path, title):
     save_png(fig, path)
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="saic-masking-study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,15 +166,11 @@ def main(argv=None):
     from saic_fairseq.model_loading import load_model_for_split
 
     features = args.features or f"{args.data}/features.h5"
-    try:
-        teacher_task, teacher = load_model_for_split(args.teacher, args.data, features, args.split)
-        task, model = load_model_for_split(args.filler, args.data, features, args.split)
-        if len(task.target_dictionary) != len(teacher_task.target_dictionary):
-            raise SAICInputError(args.filler, None, "its dictionary differs from the teacher's")
-        references = load_json(f"{args.data}/{args.split}.refs.json")
-    except SAICInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    teacher_task, teacher = load_model_for_split(args.teacher, args.data, features, args.split)
+    task, model = load_model_for_split(args.filler, args.data, features, args.split)
+    if len(task.target_dictionary) != len(teacher_task.target_dictionary):
+        raise SAICInputError(args.filler, None, "its dictionary differs from the teacher's")
+    references = load_json(f"{args.data}/{args.split}.refs.json")
     count = min(args.images, len(task.dataset(args.split)))
     result = run_study(teacher_task, teacher, task, model, args.split, count, args.batch_size, args.seeds,
                        references, args.rates)
