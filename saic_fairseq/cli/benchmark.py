@@ -89,6 +89,10 @@ def main(argv=None):
     parser.add_argument("--training", action="store_true",
                         help="time training updates instead: the teacher's criterion against saic_loss on the same "
                              "model and training batches (--batches, --max-tokens, --rounds)")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="score instead where SAIC's gap to AIC comes from: the Filler on the outlines of the "
+                             "--aic-path model's beam-5 captions and of a reference caption, beside SAIC 1/1 and "
+                             "that model's beam 5 (batches of 50)")
     parser.add_argument("--batches", type=int, default=20, help="--training: training batches timed")
     parser.add_argument("--max-tokens", type=int, default=4000, help="--training: fairseq's --max-tokens")
     parser.add_argument("--examples", type=int, default=0,
@@ -108,6 +112,8 @@ def main(argv=None):
         return 2
     if args.training:
         return training_main(args, overrides)
+    if args.diagnose:
+        return diagnose_main(args, overrides)
     features = args.features or os.path.join(args.data, "features.h5")
     task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
     images = min(args.images, len(task.dataset(args.split)))
@@ -141,6 +147,29 @@ def main(argv=None):
                       handle, indent=1)
     if args.plot:
         plot(rows, args.plot, title)
+    return 0
+
+
+def diagnose_main(args, overrides):
+    """saic-benchmark --diagnose: the table of studies.gap_diagnosis."""
+    from saic_fairseq.model_loading import load_model_for_split
+    from saic_fairseq.studies.gap_diagnosis import COLUMNS as DIAGNOSIS_COLUMNS
+    from saic_fairseq.studies.gap_diagnosis import diagnose, score_rows
+
+    if not args.aic_path:
+        print("error: --diagnose needs --aic-path (the AIC teacher)", file=sys.stderr)
+        return 2
+    features = args.features or os.path.join(args.data, "features.h5")
+    task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
+    teacher = load_model_for_split(args.aic_path, args.data, features, None, args.device, **overrides)[1]
+    rows, references = diagnose(task, model, teacher, args.split, args.images)
+    table = score_rows(rows, references)
+    print(f"{args.path} (teacher: {args.aic_path}), k={task.cfg.group_size}, {len(rows['SAIC 1/1'])} "
+          f"{args.split} images")
+    print(format_table(table, DIAGNOSIS_COLUMNS))
+    if args.json:
+        with atomic_open(args.json) as handle:
+            json.dump({"rows": table, "captions": rows}, handle, indent=1)
     return 0
 
 
