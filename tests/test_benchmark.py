@@ -42,3 +42,19 @@ def test_training_benchmark_times_teacher_and_saic_updates(distilled, checkpoint
     assert rows["teacher (label_smoothed_cross_entropy)"]["x teacher"] == 1.0
     assert all(r["updates/s"] > 0 and r["words/s"] > 0 for r in rows.values())
     assert "batch preparation" in result.stdout
+
+
+def test_gap_diagnosis_fills_known_outlines(proxy_data, checkpoints, tmp_path):
+    teacher, saic = checkpoints[0], checkpoints[1]
+    result = fairseq_cli("saic-benchmark", "--diagnose", "--data", proxy_data, "--path", saic, "--aic-path", teacher,
+                         "--images", "6", "--json", tmp_path / "d.json")
+    report = json.loads((tmp_path / "d.json").read_text())
+    names = [r["captions"] for r in report["rows"]]
+    assert names == ["AIC b5 (teacher)", "SAIC 1/1", "Filler on teacher b5 outline", "Filler on reference outline"]
+    assert all(len(report["captions"][n]) == 6 for n in names) and "Filler on teacher b5 outline" in result.stdout
+    # the Filler keeps the outline it is given: every teacher caption's first word starts the filled one
+    for image_id, caption in report["captions"]["AIC b5 (teacher)"].items():
+        filled = report["captions"]["Filler on teacher b5 outline"][image_id]
+        assert caption.split()[:1] == filled.split()[:1]
+    refused = fairseq_cli("saic-benchmark", "--diagnose", "--data", proxy_data, "--path", saic, check=False)
+    assert refused.returncode == 2 and "--diagnose needs --aic-path" in refused.stderr
