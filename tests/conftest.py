@@ -1,6 +1,7 @@
 """Shared fixtures: a small real text-proxy data set (COCO captions from the installed
 packages), binarized by the real fairseq-preprocess, and tiny random models on it."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -146,3 +147,32 @@ def distilled(proxy_data, checkpoints, tmp_path_factory):
     fairseq_cli("python", "-m", "preprocess.distill_targets", data, "--features", f"{data}/features.h5",
                 "--path", checkpoints[0], "--batch-size", "64")
     return data
+
+
+def logged_values(log, key, by_update=False):
+    """Values of ``key`` in fairseq's ``train_inner`` log lines, in order; with ``by_update``,
+    {num_updates: value} from those lines and the end-of-epoch lines."""
+    values = {} if by_update else []
+    for line in log.splitlines():
+        inner = "train_inner" in line
+        if not (inner or by_update and "| epoch" in line and "num_updates" in line):
+            continue
+        value = re.search(rf"\b{key}[= ]([-\d.]+)", line)
+        if value is None:
+            continue
+        if by_update:
+            update = re.search(r"num_updates[= ](\d+)", line)
+            if update:
+                values[int(update.group(1))] = float(value.group(1))
+        else:
+            values.append(float(value.group(1)))
+    return values
+
+
+def fake_sample(batch, raw_token=10, distill_token=20, first_id=0):
+    """A criterion input with every raw caption 10 10 10 </s> and every teacher caption 20 20 </s>."""
+    target = torch.full((batch, 4), raw_token)
+    target[:, -1] = 2
+    distill = torch.full((batch, 3), distill_token)
+    distill[:, -1] = 2
+    return {"id": torch.arange(first_id, first_id + batch), "target": target, "distill_target": distill}

@@ -1,13 +1,11 @@
 """The ablation switches of the paper's Tables 5 and 7 each change what they say:
 --no-relative-positions, --fixed-p-g (curriculum off), --distillation raw / sequence-level,
 and training without --finetune-from-model."""
-import re
 
 import pytest
 import torch
-from test_saic_loss import fake_sample
 
-from conftest import clean_env, fairseq_cli, setup_task_and_model, train_args
+from conftest import clean_env, fairseq_cli, fake_sample, logged_values, setup_task_and_model, train_args
 
 
 def relative_parameters(model):
@@ -47,10 +45,6 @@ def test_distillation_source_switch(proxy_data):
         teacher_only.plan(sample, 5, training=True)
 
 
-def logged(output, key):
-    return [float(v) for v in re.findall(rf"train_inner .*?\b{key}=([-\d.]+)", output)]
-
-
 def test_curriculum_off_keeps_p_g_fixed_in_the_logs(distilled, checkpoints, tmp_path):
     """One fairseq-train run with every Table 7 switch: from the teacher without its relative
     tables, sequence-level targets, and a constant p_g of 1 (only {Outliner, Filler} train)."""
@@ -60,9 +54,9 @@ def test_curriculum_off_keeps_p_g_fixed_in_the_logs(distilled, checkpoints, tmp_
         env=clean_env())
     output = run.stdout + run.stderr
     assert "not loading 4 relative-position tables" in output
-    assert logged(output, "p_g") == [1.0] * 6
-    assert logged(output, "filler_loss") and not logged(output, "aic_loss")
+    assert logged_values(output, "p_g") == [1.0] * 6
+    assert logged_values(output, "filler_loss") and not logged_values(output, "aic_loss")
     with_curriculum = fairseq_cli("fairseq-train", *train_args(
         distilled, str(tmp_path / "curriculum"), "saic_loss", 12, "--log-interval", "2"), env=clean_env())
-    p_g = logged(with_curriculum.stdout + with_curriculum.stderr, "p_g")
+    p_g = logged_values(with_curriculum.stdout + with_curriculum.stderr, "p_g")
     assert len(p_g) == 6 and p_g == sorted(p_g) and p_g[0] < 0.2 and p_g[-1] > 0.8

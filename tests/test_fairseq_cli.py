@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import clean_env, common, fairseq_cli
+from conftest import clean_env, common, fairseq_cli, logged_values
 
 MODES = ["aic", "saic", "naic", "ir-naic"]
 
@@ -18,13 +18,13 @@ MODES = ["aic", "saic", "naic", "ir-naic"]
 def test_saic_training_lowers_loss_and_logs_every_part(checkpoints):
     log = checkpoints[2]
     inner = [line for line in log.splitlines() if "train_inner" in line]
-    losses = [float(re.search(r"loss=([\d.]+)", line).group(1)) for line in inner]
+    losses = logged_values(log, "loss")
     assert len(losses) >= 6 and losses[-1] < losses[0]
     for key in ("aic_loss", "naic_loss", "outliner_loss", "filler_loss", "length_loss", "p_g"):
         assert f"{key}=" in inner[-1]
     valid = [line for line in log.splitlines() if "| valid on" in line or "valid on 'valid'" in line]
     assert valid and re.search(r"cider \d+\.\d+", valid[-1])  # --eval-cider
-    p_g = [float(re.search(r"p_g=([\d.]+)", line).group(1)) for line in inner]
+    p_g = logged_values(log, "p_g")
     assert p_g == sorted(p_g) and p_g[-1] > 0.7  # the curriculum rises with the updates
 
 

@@ -1,7 +1,6 @@
 """Faults: SIGKILL mid-epoch and resume; 2-process distributed training equals 1 process;
 the feature dataset stays lazy on a file far larger than what it keeps in memory."""
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import BIN, REPO, USER_DIR, clean_env, first_batch, setup_task_and_model
+from conftest import BIN, REPO, USER_DIR, clean_env, first_batch, logged_values, setup_task_and_model
 
 
 def train_command(data, save_dir, updates, *extra):
@@ -31,17 +30,6 @@ def run(command, env=None):
                             timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
-
-
-def logged(log, key):
-    """{update: value} of ``key`` in fairseq's train_inner lines."""
-    values = {}
-    for line in log.splitlines():
-        if "train_inner" in line or "| epoch" in line and "num_updates" in line:
-            update, value = re.search(r"num_updates[= ](\d+)", line), re.search(rf"\b{key}[= ]([\d.]+)", line)
-            if update and value:
-                values[int(update.group(1))] = float(value.group(1))
-    return values
 
 
 def final_loss(proxy_data, checkpoint):
@@ -71,7 +59,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(proxy_data, 
     assert process.returncode == -signal.SIGKILL
     log = run(command)  # the same command again
     assert "Loaded checkpoint" in log and "@ 8 updates" in log.split("Loaded checkpoint")[1][:300]
-    p_g = logged(log, "p_g")
+    p_g = logged_values(log, "p_g", by_update=True)
     # the step logged as update 9 ran with t = 8 updates done: the curriculum goes on from there
     assert min(p_g) == 9 and p_g[9] == pytest.approx(8 / updates, abs=1e-3)
     loss_straight, n_straight = final_loss(proxy_data, f"{straight}/checkpoint_last.pt")
@@ -89,11 +77,11 @@ def test_two_processes_equal_one_with_the_same_total_batch(proxy_data, tmp_path)
                 '--distributed-init-method env:// --distributed-no-spawn', "fairseq-train"]
     two = run(torchrun + train_command(proxy_data, str(tmp_path / "two"), 6, *common, "--distributed-backend", "gloo"))
     assert "training on 2 devices" in two
-    loss_one, loss_two = logged(one, "loss"), logged(two, "loss")
+    loss_one, loss_two = logged_values(one, "loss", by_update=True), logged_values(two, "loss", by_update=True)
     assert sorted(loss_one) == sorted(loss_two) == [1, 2, 3, 4, 5, 6]
     for update in loss_one:
         assert loss_one[update] == pytest.approx(loss_two[update], abs=2e-3)
-    assert logged(one, "p_g") == logged(two, "p_g")
+    assert logged_values(one, "p_g", by_update=True) == logged_values(two, "p_g", by_update=True)
 
 
 def test_feature_dataset_stays_lazy_on_a_large_file(proxy_data, tmp_path):

@@ -4,20 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import first_batch, setup_task_and_model
+from conftest import fake_sample, first_batch, setup_task_and_model
 
 
 @pytest.fixture(scope="module")
 def setup(proxy_data):
     return setup_task_and_model(proxy_data, group_size=4, extra=["--max-update", "1000", "--curriculum-lambda", "2"])
-
-
-def fake_sample(batch, raw_token=10, distill_token=20, first_id=0):
-    target = torch.full((batch, 4), raw_token)
-    target[:, -1] = 2
-    distill = torch.full((batch, 3), distill_token)
-    distill[:, -1] = 2
-    return {"id": torch.arange(first_id, first_id + batch), "target": target, "distill_target": distill}
 
 
 def test_curriculum_schedule(setup):
