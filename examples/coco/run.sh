@@ -61,5 +61,5 @@ echo "=== 6. caption the Karpathy test split (SAIC 5/5) and score it"
 saic-evaluate --refs "$DATA/test.refs.json" --captions "$RUNS/generate-test.txt" --json "$RUNS/scores-test.json"
 
 echo "=== 7. Table 2: every decoding mode, batch size 1"
-saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_best.pt" --images "$BENCH_IMAGES" \
-    --device "$BENCH_DEVICE" --json "$RUNS/table2.json" --plot "$RUNS/table2.png"
+saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_best.pt" --aic-path "$RUNS/teacher/checkpoint_best.pt" \
+    --images "$BENCH_IMAGES" --device "$BENCH_DEVICE" --json "$RUNS/table2.json" --plot "$RUNS/table2.png"
