@@ -7,31 +7,13 @@ CAPTIONS is fairseq-generate output (the split's .ids file is found beside --ref
 """
 import argparse
 import json
-import os
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.cli import command, setup_logging
 from saic_fairseq.cli.text_table import format_table
-from saic_fairseq.data.coco_captions import load_json, read_image_ids
-from saic_fairseq.errors import SAICInputError
-from saic_fairseq.evaluation.coco_metrics import METRICS, coco_scores
-from saic_fairseq.evaluation.generate_output import read_captions
-
-
-def evaluate_files(refs_path, captions_path, ids_path=None, spice=True):
-    """(scores, note, number of images) of a captions file against a refs.json file."""
-    references = load_json(refs_path)
-    if ids_path is None and refs_path.endswith(".refs.json"):
-        candidate = refs_path[: -len(".refs.json")] + ".ids"
-        ids_path = candidate if os.path.exists(candidate) else None
-    captions = read_captions(captions_path, read_image_ids(ids_path) if ids_path else None)
-    captions = {str(k): v for k, v in captions.items()}
-    for image_id in captions:
-        if image_id not in references:
-            raise SAICInputError(refs_path, f"image id {image_id}", f"no references for this image of {captions_path}")
-    scores, _, note = coco_scores(references, captions, spice=spice)
-    return scores, note, len(captions)
+from saic_fairseq.evaluation.coco_metrics import METRICS
+from saic_fairseq.evaluation.generate_output import score_caption_file
 
 
 @command
@@ -45,7 +27,7 @@ def main(argv=None):
     parser.add_argument("--no-spice", action="store_true", help="do not try SPICE")
     args = parser.parse_args(argv)
     setup_logging()
-    scores, note, count = evaluate_files(args.refs, args.captions, args.ids, spice=not args.no_spice)
+    scores, note, count = score_caption_file(args.refs, args.captions, args.ids, spice=not args.no_spice)
     row = {"captions": args.captions, "images": count, **{m: 100 * scores[m] for m in METRICS if m in scores}}
     print(format_table([row], ["captions", "images"] + [m for m in METRICS if m in scores]))
     if note:

@@ -4,6 +4,8 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils
 
+from saic_fairseq.evaluation.generate_output import first_line_of_each_image
+
 
 def collate_features(features, boxes=None):
     """Pad (R_i, D) feature tensors to (B, R_max, D) with a (B, R_max) padding mask (True at
@@ -48,9 +50,8 @@ class ImageCaptionDataset(FairseqDataset):
         self.distill_index = None if distill_index is None else np.asarray(distill_index)[self.lines]
         self.shuffle = shuffle
         self.sizes = np.asarray(captions.sizes, dtype=np.int64)[self.lines]
-        _, first = np.unique(self.image_ids, return_index=True)
         self.first_of_image = np.zeros(len(self.lines), dtype=bool)
-        self.first_of_image[first] = True
+        self.first_of_image[first_line_of_each_image(self.image_ids)] = True
 
     def __getitem__(self, index):
         line = int(self.lines[index])

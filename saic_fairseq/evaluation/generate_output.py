@@ -1,4 +1,7 @@
-"""Read generated captions: fairseq-generate output, or plain ``image_id<TAB>caption`` lines."""
+"""Read generated captions (fairseq-generate output, or plain ``image_id<TAB>caption`` lines)
+and score such a file against a split's references."""
+import os
+
 import numpy as np
 
 from saic_fairseq.errors import SAICInputError
@@ -51,3 +54,21 @@ def read_captions(path, image_ids=None):
     for sample_id in sorted(hypotheses):
         captions.setdefault(int(image_ids[lines[sample_id]]), hypotheses[sample_id])
     return captions
+
+
+def score_caption_file(refs_path, captions_path, ids_path=None, spice=True):
+    """(scores, note, number of images) of a captions file against a refs.json file."""
+    from saic_fairseq.data.coco_captions import load_json, read_image_ids
+    from saic_fairseq.evaluation.coco_metrics import coco_scores
+
+    references = load_json(refs_path)
+    if ids_path is None and refs_path.endswith(".refs.json"):
+        candidate = refs_path[: -len(".refs.json")] + ".ids"
+        ids_path = candidate if os.path.exists(candidate) else None
+    captions = read_captions(captions_path, read_image_ids(ids_path) if ids_path else None)
+    captions = {str(k): v for k, v in captions.items()}
+    for image_id in captions:
+        if image_id not in references:
+            raise SAICInputError(refs_path, f"image id {image_id}", f"no references for this image of {captions_path}")
+    scores, _, note = coco_scores(references, captions, spice=spice)
+    return scores, note, len(captions)
