@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from saic_fairseq.caption_text import caption_text
+from saic_fairseq.captioning import caption_samples
 from saic_fairseq.data.image_caption_dataset import collate_features
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.generators import build_caption_generator
@@ -79,11 +80,10 @@ class SAICCaptioner:
                                          f"(regions, {self.feature_dim})")
             boxes = [None if b is None else torch.as_tensor(np.asarray(b, dtype=np.float32)) for _, b in chunk]
             padded, mask, padded_boxes = collate_features(feats, boxes)
-            sample = {"id": torch.arange(len(chunk)), "net_input": {
-                "features": padded.to(self.device), "padding_mask": mask.to(self.device),
-                "boxes": None if padded_boxes is None else padded_boxes.to(self.device)}}
-            for hypos in generator.generate([self.model], sample):
-                captions.append(caption_text(dictionary, hypos[0]["tokens"]))
+            sample = {"id": torch.arange(len(chunk)), "image_id": torch.arange(len(chunk)),
+                      "net_input": {"features": padded, "padding_mask": mask, "boxes": padded_boxes}}
+            (_, hypos), = caption_samples(generator, self.model, [sample], self.device)
+            captions += [caption_text(dictionary, sentence[0]["tokens"]) for sentence in hypos]
         return captions
 
     def caption(self, images, **decoding_options):

@@ -5,10 +5,10 @@ import argparse
 import os
 
 import numpy as np
-from fairseq import utils
 from tqdm import tqdm
 
 from saic_fairseq.caption_text import caption_text
+from saic_fairseq.captioning import caption_samples
 from saic_fairseq.data.teacher_captions import drop_torn_tail, read_journal
 from saic_fairseq.generators import build_caption_generator
 
@@ -27,11 +27,10 @@ def caption_remaining(task, model, split, journal_path, beam=5, batch_size=50, d
         for number, start in enumerate(tqdm(range(0, len(todo), batch_size), desc=f"teacher captions ({split})")):
             if stop_after is not None and number >= stop_after:
                 return False
-            sample = dataset.collater([dataset[int(i)] for i in todo[start : start + batch_size]])
-            sample = utils.apply_to_sample(lambda t: t.to(device), sample)
-            hypos = task.inference_step(generator, [model], sample)
+            batch = dataset.collater([dataset[int(i)] for i in todo[start : start + batch_size]])
+            (image_ids, hypos), = caption_samples(generator, model, [batch], device)
             strings = [caption_text(task.target_dictionary, h[0]["tokens"]) for h in hypos]
-            lines = [f"{int(image_id)}\t{text}\n" for image_id, text in zip(sample["image_id"], strings)]
+            lines = [f"{image_id}\t{text}\n" for image_id, text in zip(image_ids, strings)]
             journal.writelines(lines)
             journal.flush()
             os.fsync(journal.fileno())

@@ -16,6 +16,7 @@ import argparse
 import torch
 
 from saic_fairseq.caption_text import caption_text
+from saic_fairseq.captioning import caption_samples
 from saic_fairseq.generators import build_caption_generator
 
 COLUMNS = ["captions", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "repeats %", "words"]
@@ -53,8 +54,10 @@ def diagnose(task, saic_model, teacher, split, images, batch_size=50):
     with torch.no_grad():
         for sample in dataset.batches(min(images, len(dataset)), batch_size):
             ids = [str(i) for i in sample["image_id"].tolist()]
-            teacher_tokens = [h[0]["tokens"] for h in aic.generate([teacher], sample)]
-            own = [caption_text(d, h[0]["tokens"]) for h in saic.generate([saic_model], sample)]
+            (_, teacher_hypos), = caption_samples(aic, teacher, [sample])
+            (_, own_hypos), = caption_samples(saic, saic_model, [sample])
+            teacher_tokens = [h[0]["tokens"] for h in teacher_hypos]
+            own = [caption_text(d, h[0]["tokens"]) for h in own_hypos]
             reference_tokens = [d.encode_line(references[i][0], add_if_not_exist=False, append_eos=True).long()
                                 for i in ids]
             for name, texts in (("AIC b5 (teacher)", [caption_text(d, t) for t in teacher_tokens]),

@@ -10,6 +10,7 @@ from fairseq.data import data_utils
 from tqdm import tqdm
 
 from saic_fairseq.caption_text import caption_text
+from saic_fairseq.captioning import caption_samples
 from saic_fairseq.studies.caption_masking import METHODS, mask_positions
 from saic_fairseq.studies.paper_numbers import TABLE1
 
@@ -22,10 +23,11 @@ def beam_captions(task, model, split, count, beam, batch_size):
 
     generator = build_caption_generator(task, [model], Namespace(beam=beam), "aic")
     captions = {}
-    for sample in tqdm(task.dataset(split).batches(count, batch_size), desc=f"teacher beam {beam}",
-                       total=-(-count // batch_size)):
-        for image_id, hypos in zip(sample["image_id"].tolist(), generator.generate([model], sample)):
-            captions[image_id] = [h["tokens"][:-1].cpu() for h in hypos]
+    batches = tqdm(task.dataset(split).batches(count, batch_size), desc=f"teacher beam {beam}",
+                   total=-(-count // batch_size))
+    for image_ids, hypos in caption_samples(generator, model, batches):
+        for image_id, sentence in zip(image_ids, hypos):
+            captions[image_id] = [h["tokens"][:-1].cpu() for h in sentence]
     return captions
 
 
