@@ -26,7 +26,7 @@ from saic_fairseq.caption_text import caption_text
 from saic_fairseq.criterions.scst_sampler import sample_captions
 from saic_fairseq.evaluation.corpus_cider import CorpusCiderD
 from saic_fairseq.evaluation.reference_captions import ReferenceCaptions
-from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
+from saic_fairseq.modules.outliner_filler_layout import aic_inputs, layout_of, never_generated
 
 BASELINES = ChoiceEnum(["greedy", "mean"])
 
@@ -125,9 +125,7 @@ class SAICSCSTCriterion(FairseqCriterion):
         pad = self.padding_idx
         encoder_out = model.encoder(net_input["features"], net_input["padding_mask"], net_input.get("boxes"))
         encoder_out = model.encoder.reorder_encoder_out(encoder_out, rows)
-        prev = torch.cat([tokens.new_full((tokens.size(0), 1), self.task.bog_idx), tokens[:, :-1]], dim=1)
-        prev = prev.masked_fill(prev.eq(pad), self.task.target_dictionary.eos())  # never read: past </s>
-        logits, _ = model.decoder(prev, encoder_out)
+        logits, _ = model.decoder(aic_inputs(tokens, self.task.bog_idx, pad), encoder_out)
         lprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens[..., None]).squeeze(-1)
         return lprobs.masked_fill(tokens.eq(pad), 0.0).sum(-1)
 

@@ -5,6 +5,7 @@ import torch
 from fairseq.data import FairseqDataset, data_utils
 
 from saic_fairseq.evaluation.generate_output import first_line_of_each_image
+from saic_fairseq.modules.outliner_filler_layout import aic_inputs
 
 
 def collate_features(features, boxes=None):
@@ -90,9 +91,7 @@ class ImageCaptionDataset(FairseqDataset):
                                                          [s["boxes"] for s in samples])
         batch = len(samples)
         target = data_utils.collate_tokens([s["target"] for s in samples], self.pad)
-        prev_output_tokens = data_utils.collate_tokens(
-            [s["target"] for s in samples], self.pad, eos_idx=self.bog, move_eos_to_beginning=True
-        )
+        prev_output_tokens = aic_inputs(target, self.bog, self.pad)
         batch_dict = {
             "id": torch.LongTensor([s["id"] for s in samples]),
             "image_id": torch.LongTensor([s["image_id"] for s in samples]),

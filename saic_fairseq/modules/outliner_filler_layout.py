@@ -33,6 +33,14 @@ def layout_of(task, group_size=None):
     return OutlinerFillerLayout(group_size or task.cfg.group_size, task.bog_idx, task.mask_idx, d.eos(), d.pad())
 
 
+def aic_inputs(targets, bog, pad):
+    """(B, L) right-padded targets -> (B, L) inputs of left-to-right decoding: ``<bog>`` then
+    each target shifted right, padding where the target has it (the one place they are built:
+    the dataset's ``prev_output_tokens``, training batches and SCST's teacher-forced pass)."""
+    inputs = torch.cat([targets.new_full((targets.size(0), 1), bog), targets[:, :-1]], 1)
+    return inputs.masked_fill(targets.eq(pad), pad)
+
+
 def never_generated(tgt_dict, layout, also=()):
     """Indices a decoder must never output: padding, ``<bog>``, ``<mask>`` (+ ``also``)."""
     return [tgt_dict.pad(), layout.bog, layout.mask, *also]
@@ -123,10 +131,7 @@ class OutlinerFillerLayout:
         if kind in ("aic", "outliner"):
             if kind == "outliner":
                 targets, lengths = self._outlines(targets, lengths)
-            width = targets.size(1)
-            inputs = torch.cat([targets.new_full((targets.size(0), 1), self.bog), targets[:, :-1]], 1)
-            inputs = inputs.masked_fill(self._beyond(lengths, width), pad)
-            return inputs, targets
+            return aic_inputs(targets, self.bog, pad), targets
         if kind == "naic":
             words = targets[:, :-1].masked_fill(targets[:, :-1].eq(eos), pad)
             return torch.full_like(words, self.mask).masked_fill(words.eq(pad), pad), words
