@@ -195,3 +195,11 @@ def test_fill_iterations_0_is_one_filler_pass_and_refinement_keeps_the_outline(k
         outline_words = outlines[row, : int(outline_lengths[row]) - 1].tolist()
         assert a[:: lay.k][: len(outline_words)] == outline_words[: len(a[:: lay.k])]
     assert all(h[0]["steps"] == int(n) + 3 for h, n in zip(again, outline_lengths))
+
+
+def test_best_candidates_picks_each_sentences_first_best():
+    from saic_fairseq.generators.mask_predict_generator import best_candidates
+
+    scores = torch.tensor([0.1, 0.5, 0.5, -1.0, -2.0, 3.0, -0.5])
+    rows = torch.tensor([0, 0, 0, 1, 1, 2, 1])  # candidates of a sentence need not be adjacent
+    assert best_candidates(scores, rows, 3).tolist() == [1, 6, 5]

@@ -55,6 +55,15 @@ def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iter
     return tokens, scores
 
 
+def best_candidates(scores, rows, count):
+    """(N,) candidate scores and (N,) the sentence of each -> (count,) index of every
+    sentence's best candidate (the first one on a tie)."""
+    best = scores.new_full((count,), float("-inf")).scatter_reduce(0, rows, scores, "amax")
+    winner = scores.eq(best[rows])
+    index = torch.arange(scores.numel(), device=scores.device)
+    return index.new_full((count,), scores.numel()).scatter_reduce(0, rows[winner], index[winner], "amin")
+
+
 class MaskPredictGenerator:
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, forbidden, iterations=1, length_beam=1,
                  max_len=200):
@@ -87,7 +96,7 @@ class MaskPredictGenerator:
         tokens = torch.full(valid.shape, layout.mask, dtype=torch.long, device=lengths.device).masked_fill(~valid, pad)
         tokens, scores = self.mask_predict(encoder_out, tokens, valid, self.iterations)
         mean = scores.sum(-1) / lengths
-        best = mean.view(bsz, beam).argmax(-1) + torch.arange(bsz, device=mean.device) * beam
+        best = best_candidates(mean, rows, bsz)
         results = []
         for r in best.tolist():
             n = int(lengths[r])

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from saic_fairseq.caption_text import caption_text
 from saic_fairseq.captioning import caption_samples
+from saic_fairseq.generators.mask_predict_generator import best_candidates
 from saic_fairseq.studies.caption_masking import METHODS, mask_positions
 from saic_fairseq.studies.paper_numbers import TABLE1
 
@@ -63,9 +64,7 @@ def fill(task, model, encoded, captions, choose_mask, beam=1, iterations=1):
         tokens, scores = filler.mask_predict(model.encoder.reorder_encoder_out(encoder_out, rows), tokens, maskable,
                                              iterations)
         mean = scores.sum(-1) / maskable.sum(-1).clamp(min=1)
-        for row, image_id in enumerate(image_ids):
-            mine = (rows == row).nonzero().view(-1)
-            best = int(mine[mean[mine].argmax()])
+        for image_id, best in zip(image_ids, best_candidates(mean, rows, len(image_ids)).tolist()):
             filled[image_id] = caption_text(d, tokens[best])
     return filled
 
