@@ -58,7 +58,8 @@ def read(path):
 def studies_env(distilled, checkpoints, runs):
     return {**clean_env(), "PATH": f"{BIN}:{os.environ['PATH']}", "DATA": distilled,
             "DEMO": os.path.dirname(os.path.dirname(checkpoints[0])), "RUNS": runs, "ARCH": "saic_tiny",
-            "UPDATES": "12", "SAVE_EVERY": "4", "SCST_UPDATES": "4", "IMAGES": "20", "RATES": "0.3 0.7"}
+            "UPDATES": "12", "SAVE_EVERY": "4", "SCST_UPDATES": "4", "IMAGES": "20", "RATES": "0.3 0.7",
+            "ROUNDS": "1"}
 
 
 def test_studies_resume_after_a_kill_and_report_only_finished_models(distilled, checkpoints, tmp_path):
