@@ -26,6 +26,7 @@ setup(
     description="Semi-Autoregressive Image Captioning (SAIC) as a fairseq plugin",
     packages=find_packages(include=["saic_fairseq", "saic_fairseq.*", "preprocess", "preprocess.*"]),
     python_requires=">=3.9",
+    license="MIT",
     install_requires=[
         "torch>=2.6",
         "numpy",

@@ -8,46 +8,35 @@ mapping is written to ``OUT.ids.tsv`` (file name <TAB> image id).
 """
 import argparse
 import os
-import re
 
 from preprocess.cli import run
 from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.features.feature_writer import write_features
 from saic_fairseq.features.grid_features import GridFeatureExtractor, load_image
-
-TRAILING_NUMBER = re.compile(r"(\d+)$")
-
-
-def image_id_of(path):
-    """The number at the end of the file's name, else a clear error."""
-    match = TRAILING_NUMBER.search(os.path.splitext(os.path.basename(path))[0])
-    if match is None:
-        raise SAICInputError(path, None, "file name ends in no image id (use --assign-ids)")
-    return int(match.group(1))
+from saic_fairseq.features.image_files import find_images, image_id_of
 
 
 def assign_image_ids(paths, assign=False):
     """[(path, image id)] in name order; numbered 1.. when ``assign``."""
     paths = sorted(paths)
-    return [(p, i + 1) for i, p in enumerate(paths)] if assign else [(p, image_id_of(p)) for p in paths]
+    if assign:
+        return [(p, i + 1) for i, p in enumerate(paths)]
+    try:
+        return [(p, image_id_of(p)) for p in paths]
+    except SAICInputError as err:
+        raise SAICInputError(err.path, None, f"{err.problem} (use --assign-ids)")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("images", nargs="+", help="image files, or folders of them")
+    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively) or glob patterns")
     parser.add_argument("--out", required=True, help="output HDF5 file")
     parser.add_argument("--assign-ids", action="store_true", help="number the files instead of reading ids")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    files = []
-    for item in args.images:
-        if os.path.isdir(item):
-            files += [os.path.join(item, n) for n in os.listdir(item) if not n.startswith(".")]
-        else:
-            files.append(item)
-    pairs = assign_image_ids(files, args.assign_ids)
+    pairs = assign_image_ids(find_images(args.images), args.assign_ids)
     extractor = GridFeatureExtractor(args.device)
 
     def records():

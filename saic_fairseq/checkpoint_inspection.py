@@ -16,7 +16,8 @@ def _get(config, key):
 
 def check_checkpoint(path):
     """Raise SAICInputError naming ``path`` unless it is a readable ``saic_transformer``
-    checkpoint holding only allow-listed types; returns the data directory saved in it."""
+    checkpoint holding only allow-listed types; returns the data directory and feature file
+    saved in it, ``{"data": ..., "features": ...}`` (None where not saved)."""
     from fairseq.models import ARCH_MODEL_REGISTRY
 
     import saic_fairseq  # noqa: F401  (the weights_only allow-list and the registrations)
@@ -38,4 +39,5 @@ def check_checkpoint(path):
     arch = _get(model_cfg, "arch") or _get(model_cfg, "_name")
     if ARCH_MODEL_REGISTRY.get(arch) is not SAICTransformerModel:
         raise SAICInputError(path, None, f"a checkpoint of architecture {arch!r}, not of saic_transformer")
-    return _get(_get(cfg, "task"), "data") or _get(state.get("args"), "data")
+    task = _get(cfg, "task")
+    return {key: _get(task, key) or _get(state.get("args"), key) or None for key in ("data", "features")}

@@ -2,10 +2,12 @@
 saic-caption / SAICCaptioner on raw photos and on feature files; their bad inputs."""
 import csv
 import json
+import os
 
 import pytest
 
 from conftest import binarize, clean_env, fairseq_cli, train_args
+from saic_fairseq.errors import SAICInputError
 
 PHOTOS = {
     "chelsea.png": ["a cat sitting on a wooden floor", "an orange cat looking to the side"],
@@ -113,7 +115,8 @@ def test_not_an_image(own_model, tmp_path):
     fake = tmp_path / "fake.jpg"
     fake.write_text("hello")
     result = fairseq_cli("saic-caption", "--path", checkpoint, fake, check=False)
-    assert result.returncode == 2 and f"error: {fake}: not a readable image" in result.stderr
+    assert result.returncode == 1 and f"warning: {fake}: not a readable image" in result.stderr
+    assert result.stdout == "" and "1 of 1 files skipped" in result.stderr
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -137,3 +140,117 @@ def test_bad_json_lines(photo_folder, tmp_path):
     result = fairseq_cli("python", "-m", "preprocess.own_data", "--images", photo_folder, "--captions", table,
                          "--out", tmp_path / "out", check=False)
     assert result.returncode == 2 and f"{table}, line 2: malformed JSON" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory):
+    """Good photos (RGB, RGBA, grayscale, one in a subfolder), a text file named .jpg, a
+    non-image file, and a COCO annotation file naming the good photos."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("mixed")
+    (folder / "sub").mkdir()
+    Image.fromarray(skimage.data.chelsea()).save(folder / "chelsea.png")
+    rgba = np.dstack([skimage.data.coffee(), np.full(skimage.data.coffee().shape[:2], 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(folder / "coffee_rgba.png")
+    Image.fromarray(skimage.data.camera()).save(folder / "camera_gray.png")  # mode L
+    Image.fromarray(skimage.data.astronaut()).save(folder / "sub" / "astronaut.jpg")
+    (folder / "broken.jpg").write_text("this is text, not a JPEG")
+    (folder / "notes.txt").write_text("not an image, not picked up")
+    names = {"astronaut.jpg": 11, "camera_gray.png": 12, "chelsea.png": 13, "coffee_rgba.png": 14}
+    refs = {"astronaut.jpg": "a woman in a space suit", "camera_gray.png": "a man holding a camera",
+            "chelsea.png": "a cat sitting on a floor", "coffee_rgba.png": "a cup of coffee on a saucer"}
+    annotations = {"images": [{"id": i, "file_name": f"val/{n}"} for n, i in names.items()],
+                   "annotations": [{"id": n, "image_id": names[f], "caption": refs[f]} for n, f in enumerate(refs)]}
+    (folder / "captions_mine.json").write_text(json.dumps(annotations))
+    return folder, names
+
+
+def test_a_folder_with_a_bad_file_gives_every_real_caption_and_a_coco_file_saic_evaluate_scores(
+        own_model, mixed_folder, tmp_path):
+    _, checkpoint = own_model
+    folder, names = mixed_folder
+    result = fairseq_cli("saic-caption", "--path", checkpoint, folder, "--batch-size", "2", check=False)
+    assert result.returncode == 1
+    captioned = [line.split("\t")[0] for line in result.stdout.strip().splitlines()]
+    assert sorted(map(os.path.basename, captioned)) == sorted(names)  # the .txt is not an image name
+    assert all(len(line.split("\t")) == 2 and line.split("\t")[1] for line in result.stdout.strip().splitlines())
+    assert f"warning: {folder / 'broken.jpg'}: not a readable image" in result.stderr
+    assert "1 of 5 files skipped" in result.stderr
+
+    out = tmp_path / "results.json"
+    result = fairseq_cli("saic-caption", "--path", checkpoint, folder / "*.png", folder / "sub", folder / "broken.jpg",
+                         "--format", "coco", "--output", out, "--annotations", folder / "captions_mine.json",
+                         check=False)
+    assert result.returncode == 1 and result.stdout == ""
+    results = json.loads(out.read_text())
+    assert sorted(r["image_id"] for r in results) == sorted(names.values())
+    assert all(set(r) == {"image_id", "caption"} and isinstance(r["caption"], str) for r in results)
+
+    scores = tmp_path / "scores.json"
+    fairseq_cli("saic-evaluate", "--refs", folder / "captions_mine.json", "--captions", out, "--json", scores,
+                "--no-spice")
+    scored = json.loads(scores.read_text())
+    assert scored["images"] == 4 and set(scored["per_image"]) == {str(i) for i in names.values()}
+    by_id = {str(r["image_id"]): r["caption"] for r in results}
+    assert all(scored["per_image"][i]["caption"] == by_id[i] for i in by_id)
+    assert 0 <= scored["scores"]["CIDEr"] and "BLEU-4" in scored["per_image"]["11"]
+
+
+def test_strict_stops_at_the_first_bad_file_and_leaves_no_output(own_model, mixed_folder, tmp_path):
+    _, checkpoint = own_model
+    folder, _ = mixed_folder
+    out = tmp_path / "captions.jsonl"
+    result = fairseq_cli("saic-caption", "--path", checkpoint, folder, "--strict", "--format", "jsonl",
+                         "--output", out, check=False)
+    assert result.returncode == 2 and f"error: {folder / 'broken.jpg'}: not a readable image" in result.stderr
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_nbest_from_the_command_and_the_hub(own_model, photo_folder):
+    _, checkpoint = own_model
+    from saic_fairseq.hub import SAICCaptioner
+
+    photo = photo_folder / "rocket.png"
+    result = fairseq_cli("saic-caption", "--path", checkpoint, photo, "--decoding", "aic", "--beam", "3",
+                         "--nbest", "3", "--format", "jsonl")
+    record, = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    scores = [c["score"] for c in record["nbest"]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    assert record["caption"] == record["nbest"][0]["caption"] and record["score"] == scores[0]
+    ours, = SAICCaptioner.from_pretrained(checkpoint).caption([str(photo)], decoding="aic", beam=3, nbest=3)
+    assert [c["caption"] for c in ours] == [c["caption"] for c in record["nbest"]]
+    assert [round(c["score"], 6) for c in ours] == scores
+    tsv = fairseq_cli("saic-caption", "--path", checkpoint, photo, "--decoding", "aic", "--beam", "3", "--nbest", "2")
+    assert [line.split("\t")[2] for line in tsv.stdout.strip().splitlines()] == [c["caption"] for c in ours[:2]]
+    result = fairseq_cli("saic-caption", "--path", checkpoint, photo, "--decoding", "ir-naic", "--nbest", "2",
+                         check=False)
+    assert result.returncode == 2
+    assert "error: --nbest: 2 captions asked, but --decoding ir-naic keeps 1 per image" in result.stderr
+
+
+def test_a_moved_model_loads_with_the_dictionary_it_carries(own_model, photo_folder, tmp_path):
+    import torch
+
+    from saic_fairseq.hub import SAICCaptioner
+
+    _, checkpoint = own_model
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["task_state"]["dictionary"].splitlines()[-2:] == ["<mask> 1", "<bog> 1"]
+    state["cfg"]["task"]["data"] = str(tmp_path / "moved-away")  # the data folder is gone
+    torch.save(state, tmp_path / "model.pt")
+    photo = [str(photo_folder / "coffee.png")]
+    moved = SAICCaptioner.from_pretrained(str(tmp_path / "model.pt"))
+    assert moved.caption(photo, decoding="saic") == SAICCaptioner.from_pretrained(checkpoint).caption(photo)
+    assert moved.to("cpu") is moved and moved.device == torch.device("cpu")
+    with pytest.raises(SAICInputError, match="float16 decoding needs a GPU"):
+        moved.half()
+
+
+@pytest.mark.parametrize("command", ["saic-caption", "saic-evaluate", "saic-benchmark", "saic-masking-study",
+                                     "saic-study-tables"])
+def test_help_prints_the_help_and_nothing_else(command):
+    result = fairseq_cli(command, "--help")
+    assert result.stdout.startswith(f"usage: {command}") and result.stderr == ""

@@ -1,4 +1,5 @@
-"""Console commands installed by setup.py: saic-evaluate, saic-benchmark, saic-caption."""
+"""Console commands installed by setup.py (saic-caption, saic-evaluate, saic-benchmark, ...):
+their shared logging set-up and error-to-exit-status rule."""
 import functools
 import logging
 import sys
@@ -6,11 +7,12 @@ import sys
 from saic_fairseq.errors import SAICInputError
 
 
-def setup_logging():
-    """INFO-level logs in fairseq's format. Importing fairseq leaves the root logger at DEBUG
-    (h5py then prints its converter set-up), so the level is forced back here."""
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO,
-                        force=True)
+def setup_logging(verbose=True):
+    """Logs on stderr in fairseq's format: INFO and up, or only warnings and errors when not
+    ``verbose`` (saic-caption and saic-evaluate print their results and nothing else unless
+    ``--verbose``). fairseq's own import-time logging set-up is kept out by quiet_import.py."""
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
+                        level=logging.INFO if verbose else logging.WARNING, force=True)
 
 
 def command(main):

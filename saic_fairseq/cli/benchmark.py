@@ -136,9 +136,10 @@ def main(argv=None):
     print(format_table(rows, [c for c in COLUMNS if args.no_quality is False or c not in QUALITY]))
     examples = []
     if args.examples:
-        from saic_fairseq.data.coco_captions import load_json
+        from saic_fairseq.evaluation.reference_captions import read_references
 
-        examples = example_captions(rows, load_json(os.path.join(args.data, f"{args.split}.refs.json")), args.examples)
+        references = read_references(os.path.join(args.data, f"{args.split}.refs.json"))
+        examples = example_captions(rows, references, args.examples)
         print("\nExample captions (Fig. 4)\n" + format_examples(examples))
     if args.json:
         with atomic_open(args.json) as handle:

@@ -70,7 +70,7 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="prefix of OUT.md, OUT.json, OUT.png")
     args = parser.parse_args(argv)
     setup_logging()
-    from saic_fairseq.data.coco_captions import load_json
+    from saic_fairseq.evaluation.reference_captions import read_references
     from saic_fairseq.model_loading import load_model_for_split
 
     features = args.features or f"{args.data}/features.h5"
@@ -78,7 +78,7 @@ def main(argv=None):
     task, model = load_model_for_split(args.filler, args.data, features, args.split)
     if len(task.target_dictionary) != len(teacher_task.target_dictionary):
         raise SAICInputError(args.filler, None, "its dictionary differs from the teacher's")
-    references = load_json(f"{args.data}/{args.split}.refs.json")
+    references = read_references(f"{args.data}/{args.split}.refs.json")
     count = min(args.images, len(task.dataset(args.split)))
     result = run_study(teacher_task, teacher, task, model, args.split, count, args.batch_size, args.seeds,
                        references, args.rates)

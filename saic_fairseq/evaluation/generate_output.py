@@ -1,9 +1,10 @@
-"""Read generated captions (fairseq-generate output, or plain ``image_id<TAB>caption`` lines)
-and score such a file against a split's references."""
+"""Read generated captions (fairseq-generate output, plain ``image_id<TAB>caption`` lines, a
+COCO result file or saic-caption's jsonl) and score such a file against references."""
 import os
 
 import numpy as np
 
+from saic_fairseq.caption_formats import read_caption_results
 from saic_fairseq.errors import SAICInputError
 
 
@@ -16,11 +17,16 @@ def first_line_of_each_image(image_ids):
 def read_captions(path, image_ids=None):
     """{image id: caption} from ``path``.
 
-    fairseq-generate output (``H-<sample id>\\t<score>\\t<caption>`` lines) needs the split's
-    ``image_ids`` (its ``.ids`` file): sample ids are caption lines, or with
-    ``--unique-images`` the images' first lines. Plain files hold ``image_id<TAB>caption``.
+    A COCO result file (``[{"image_id", "caption"}]``) or saic-caption's jsonl is read as such
+    (``caption_formats.read_caption_results``). fairseq-generate output
+    (``H-<sample id>\\t<score>\\t<caption>`` lines) needs the split's ``image_ids`` (its
+    ``.ids`` file): sample ids are caption lines, or with ``--unique-images`` the images' first
+    lines. Plain files hold ``image_id<TAB>caption``.
     Where an image has several captions, the first wins.
     """
+    results = read_caption_results(path)
+    if results is not None:
+        return results
     hypotheses, plain = {}, {}
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -57,11 +63,17 @@ def read_captions(path, image_ids=None):
 
 
 def score_caption_file(refs_path, captions_path, ids_path=None, spice=True):
-    """(scores, note, number of images) of a captions file against a refs.json file."""
-    from saic_fairseq.data.coco_captions import load_json, read_image_ids
-    from saic_fairseq.evaluation.coco_metrics import coco_scores
+    """Scores of a captions file against a refs.json or COCO annotation file.
 
-    references = load_json(refs_path)
+    Returns:
+        (corpus scores {metric: fraction}, per image {image id: {"caption", metric: fraction}},
+        note on SPICE or None).
+    """
+    from saic_fairseq.data.coco_captions import read_image_ids
+    from saic_fairseq.evaluation.coco_metrics import coco_scores
+    from saic_fairseq.evaluation.reference_captions import read_references
+
+    references = read_references(refs_path)
     if ids_path is None and refs_path.endswith(".refs.json"):
         candidate = refs_path[: -len(".refs.json")] + ".ids"
         ids_path = candidate if os.path.exists(candidate) else None
@@ -70,5 +82,8 @@ def score_caption_file(refs_path, captions_path, ids_path=None, spice=True):
     for image_id in captions:
         if image_id not in references:
             raise SAICInputError(refs_path, f"image id {image_id}", f"no references for this image of {captions_path}")
-    scores, _, note = coco_scores(references, captions, spice=spice)
-    return scores, note, len(captions)
+    scores, per_metric, note = coco_scores(references, captions, spice=spice)
+    ids = sorted(captions, key=str)  # coco_scores' order
+    per_image = {i: {"caption": captions[i], **{m: values[n] for m, values in per_metric.items()}}
+                 for n, i in enumerate(ids)}
+    return scores, per_image, note

@@ -1,16 +1,48 @@
-"""A split's references ({split}.refs.json), tokenized the way training captions are, and
-looked up by image id with an error that names the file and the id."""
+"""A split's references, read from our ``{split}.refs.json`` or from a COCO caption annotation
+file (``captions_val2014.json``), tokenized the way training captions are, and looked up by
+image id with an error that names the file and the id."""
 import os
 
-from saic_fairseq.data.coco_captions import karpathy_tokenize, load_json
+from saic_fairseq.data.coco_captions import karpathy_tokenize, load_json, read_coco_annotations
 from saic_fairseq.errors import SAICInputError
+
+
+def is_coco_annotations(data):
+    return isinstance(data, dict) and isinstance(data.get("annotations"), list)
+
+
+def read_references(path):
+    """{image id as str: [raw captions]} of a refs.json file ({image id: [captions]}) or of a COCO
+    annotation file ({"images": [...], "annotations": [{"image_id", "caption"}]}); images without
+    a caption are left out."""
+    data = load_json(path)
+    if is_coco_annotations(data):
+        images = read_coco_annotations([path], opener=lambda p: open(p, encoding="utf-8"))
+        return {str(i): image.captions for i, image in images.items() if image.captions}
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise SAICInputError(path, None, "expected {image id: [captions]} (a refs.json file) or a COCO caption "
+                             "annotation file")
+    return {str(k): v for k, v in data.items()}
+
+
+def image_ids_by_file_name(path):
+    """{file name: image id} of a COCO annotation file's ``images`` list."""
+    data = load_json(path)
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list):
+        raise SAICInputError(path, None, "not a COCO annotation file (no 'images' list)")
+    try:
+        return {os.path.basename(image["file_name"]): int(image["id"]) for image in images}
+    except (KeyError, TypeError, ValueError) as err:
+        raise SAICInputError(path, None, f"every entry of 'images' needs 'id' and 'file_name' ({err!r})")
 
 
 class ReferenceCaptions:
     """``ReferenceCaptions(path)[image_id]`` -> every reference of the image as a tokenized string.
 
     Args:
-        path: ``{split}.refs.json`` ({image id: [raw captions]}), written by the preprocess scripts.
+        path: ``{split}.refs.json`` ({image id: [raw captions]}, written by the preprocess
+            scripts) or a COCO caption annotation file.
         purpose: what needs the references (used in the error when the file is missing).
     """
 
@@ -19,10 +51,10 @@ class ReferenceCaptions:
             raise SAICInputError(path, None, f"{purpose} needs the references of this split, and the file is missing; "
                                  "the preprocess scripts write {split}.refs.json beside the captions")
         self.path = path
-        raw = load_json(path)
-        if not isinstance(raw, dict) or not raw:
+        raw = read_references(path)
+        if not raw:
             raise SAICInputError(path, None, "expected a non-empty JSON object {image id: [captions]}")
-        self.by_image = {str(k): [" ".join(karpathy_tokenize(c)) for c in v] for k, v in raw.items()}
+        self.by_image = {k: [" ".join(karpathy_tokenize(c)) for c in v] for k, v in raw.items()}
 
     def __getitem__(self, image_id):
         refs = self.by_image.get(str(int(image_id)))

@@ -21,13 +21,20 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 def load_image(path):
-    """RGB uint8 (H, W, 3) array of an image file; a clear error if it is not an image."""
-    from PIL import Image, UnidentifiedImageError
+    """RGB uint8 (H, W, 3) array of an image file, turned upright as its EXIF orientation says;
+    transparent pixels become white, grayscale and palette images RGB. A clear error naming
+    the file if it is not a readable image."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                rgba = image.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise SAICInputError(path, None, f"not a readable image: {err}")
 
 

@@ -12,6 +12,7 @@ machine cannot favour one mode (what ``saic-benchmark`` prints).
 """
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -195,12 +196,10 @@ def summarise(mode, seconds, bare, calls, captions, count, group_size, iteration
 
 def add_quality(task, split, rows):
     """COCO metrics of each row's captions against the split's references."""
-    import os
-
-    from saic_fairseq.data.coco_captions import load_json
     from saic_fairseq.evaluation.coco_metrics import coco_scores
+    from saic_fairseq.evaluation.reference_captions import read_references
 
-    references = load_json(os.path.join(task.cfg.data, f"{split}.refs.json"))
+    references = read_references(os.path.join(task.cfg.data, f"{split}.refs.json"))
     for row in rows:
         scores, _, _ = coco_scores(references, row["captions"], spice=False)
         row.update({m: 100 * scores[m] for m in QUALITY})

@@ -41,10 +41,10 @@ def diagnose(task, saic_model, teacher, split, images, batch_size=50):
     """{row name: {image id: caption}} for the four rows of the module docstring."""
     import os
 
-    from saic_fairseq.data.coco_captions import load_json
+    from saic_fairseq.evaluation.reference_captions import read_references
 
     d = task.target_dictionary
-    references = load_json(os.path.join(task.cfg.data, f"{split}.refs.json"))
+    references = read_references(os.path.join(task.cfg.data, f"{split}.refs.json"))
     aic = build_caption_generator(task, [teacher], argparse.Namespace(beam=5), decoding="aic")
     saic = build_caption_generator(task, [saic_model], argparse.Namespace(beam=1), decoding="saic", outline_beam=1,
                                    fill_beam=1, fill_iterations=0)

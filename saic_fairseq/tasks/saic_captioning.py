@@ -8,6 +8,7 @@
 The decoding mode of ``fairseq-generate`` is chosen here (``--decoding``), since fairseq's
 generation config takes no new flags.
 """
+import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -29,6 +30,13 @@ logger = logging.getLogger(__name__)
 
 DECODING_MODES = ChoiceEnum(["aic", "saic", "naic", "ir-naic"])
 MASK, BOG = "<mask>", "<bog>"
+
+
+def dictionary_text(dictionary):
+    """The dictionary as the text of a dict.txt file (what checkpoints carry)."""
+    text = io.StringIO()
+    dictionary.save(text)
+    return text.getvalue()
 
 
 @dataclass
@@ -72,10 +80,17 @@ class SAICCaptioningTask(FairseqTask):
         self.store = store
         self.mask_idx = dictionary.index(MASK)
         self.bog_idx = dictionary.index(BOG)
+        # saved in every checkpoint (fairseq's task state), so a model loads without its data directory
+        self.state.merge_state_dict({"dictionary": dictionary_text(dictionary)})
 
     @classmethod
-    def setup_task(cls, cfg, **kwargs):
-        dictionary = cls.load_dictionary(os.path.join(cfg.data, "dict.txt"))
+    def setup_task(cls, cfg, dictionary_text=None, **kwargs):
+        """``dictionary_text``: the dictionary a checkpoint carries (``model_loading``); without
+        it the dictionary is ``DATA/dict.txt``."""
+        if dictionary_text is not None:
+            dictionary = cls.load_dictionary(io.StringIO(dictionary_text))
+        else:
+            dictionary = cls.load_dictionary(os.path.join(cfg.data, "dict.txt"))
         store = FeatureStore(cfg.features) if cfg.features else None  # none: features come from images
         logger.info(f"dictionary: {len(dictionary)} types; features: "
                     + (f"{cfg.features} (width {store.dim})" if store else "none"))
@@ -84,8 +99,9 @@ class SAICCaptioningTask(FairseqTask):
     @classmethod
     def load_dictionary(cls, filename):
         """fairseq's dictionary plus ``<mask>`` and ``<bog>``, added the same way at train and
-        generate time so the embedding sizes of checkpoint and model always agree."""
-        if not os.path.exists(filename):
+        generate time so the embedding sizes of checkpoint and model always agree. ``filename``
+        may be an open text stream."""
+        if isinstance(filename, str) and not os.path.exists(filename):
             raise SAICInputError(filename, None, "dictionary not found: run fairseq-preprocess first")
         dictionary = Dictionary.load(filename)
         dictionary.add_symbol(MASK)
