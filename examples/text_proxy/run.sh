@@ -9,6 +9,7 @@ DATA=${DATA:-data/proxy}
 RUNS=${RUNS:-runs/proxy}
 K=${K:-4}
 SAIC_UPDATES=${SAIC_UPDATES:-1000}
+CURRICULUM_UPDATES=${CURRICULUM_UPDATES:-$((SAIC_UPDATES * 3 / 10))}  # p_g reaches 1 here
 COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" --group-size "$K")
 TRAIN=(--arch saic_small --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens 4000 --num-workers 0
        --no-epoch-checkpoints --log-interval 50 --log-format simple)
@@ -31,10 +32,10 @@ stage "4/8 teacher captions of the training images (beam 5): the distillation ta
 [ -f "$DATA/train.distill.bin" ] || python -m preprocess.distill_targets "$DATA" --features "$DATA/features.h5" \
     --path "$RUNS/teacher/checkpoint_best.pt" --beam 5
 
-stage "5/8 SAIC k=$K fine-tuned from the teacher: p_g = t/T with T = 30% of $SAIC_UPDATES updates, teacher captions"
+stage "5/8 SAIC k=$K fine-tuned from the teacher: p_g = t/T with T = $CURRICULUM_UPDATES of $SAIC_UPDATES updates, teacher captions"
 # (README "Training recipe": the paper's T = all updates and hybrid targets measured worse here)
 [ -f "$RUNS/saic/checkpoint_last.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
-    --criterion saic_loss --distillation sequence-level --curriculum-updates $((SAIC_UPDATES * 3 / 10)) \
+    --criterion saic_loss --distillation sequence-level --curriculum-updates "$CURRICULUM_UPDATES" \
     --lr 5e-4 --lr-scheduler inverse_sqrt --warmup-updates 50 --max-update "$SAIC_UPDATES" \
     --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$RUNS/saic"
 
