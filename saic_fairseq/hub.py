@@ -121,6 +121,22 @@ class SAICCaptioner:
             for path in paths[start : start + batch_size]:
                 yield (path, None, failed[path]) if path in failed else (path, next(results), None)
 
+    def split_images(self, split, data=None, features=None):
+        """(FeatureStore, image ids in order) of a data split: the ids of ``DATA/{split}.ids``
+        (``data``, default the data directory saved in the checkpoint) and ``features`` (default
+        the feature file saved in the checkpoint if it still exists, else ``DATA/features.h5``)."""
+        from saic_fairseq.data.coco_captions import read_image_ids
+        from saic_fairseq.features.feature_store import FeatureStore
+
+        data = data or self.saved_task["data"]
+        if not data:
+            raise SAICInputError("--data", None, f"split {split!r} needs the data directory (none is saved in the "
+                                 "checkpoint)")
+        ids = list(dict.fromkeys(read_image_ids(os.path.join(data, f"{split}.ids")).tolist()))
+        saved = self.saved_task["features"]
+        features = features or (saved if saved and os.path.exists(saved) else os.path.join(data, "features.h5"))
+        return FeatureStore(features, expected_dim=self.feature_dim), ids
+
     def caption_stored(self, store, image_ids, batch_size=32, **decoding_options):
         """Caption the images ``image_ids`` of a FeatureStore a batch at a time; yields
         ``(image_id, result)`` as each batch finishes (``result`` as in ``caption_features``)."""

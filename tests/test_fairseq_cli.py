@@ -46,6 +46,12 @@ def test_generate_every_mode_from_the_checkpoint(proxy_data, checkpoints, mode, 
         report = json.loads(scores.read_text())
         assert report["images"] == 30 and set(report["scores"]) >= {"BLEU-4", "METEOR", "ROUGE-L", "CIDEr"}
         assert "CIDEr" in evaluated.stdout.splitlines()[0]
+        # saic-caption --split: the same captions as a COCO result file, no log parsing
+        results = tmp_path / "results.json"
+        fairseq_cli("saic-caption", "--path", checkpoints[1], "--split", "test", "--outline-beam", "2",
+                    "--fill-beam", "2", "--batch-size", "16", "--format", "coco", "--output", results)
+        coco = {str(r["image_id"]): r["caption"] for r in json.loads(results.read_text())}
+        assert coco == {i: row["caption"] for i, row in report["per_image"].items()}
 
 
 def pickle_globals(checkpoint):

@@ -30,7 +30,7 @@ for ckpt in "$OUT"/checkpoint_1000.pt "$OUT"/checkpoint_*_*000.pt; do
 done
 python - "$OUT" <<'PY' | tee "$OUT/results.txt"
 import glob, json, os, sys
-modes = ["AIC b5 (teacher)", "SAIC 5/5", "SAIC 1/1", "IR-NAIC I=5"]
+modes = ["AIC b5", "SAIC 5/5", "SAIC 1/1", "IR-NAIC I=5"]
 print(f"{'checkpoint':<22}" + "".join(f"{m:>18}" for m in modes))
 for path in sorted(glob.glob(f"{sys.argv[1]}/checkpoint_*.json"), key=lambda p: int(p.rsplit("_", 1)[1][:-5])):
     rows = {r["mode"]: r for r in json.load(open(path))["rows"]}

@@ -21,13 +21,11 @@ suit a model trained on those; --split and --features caption any model.
 """
 import argparse
 import contextlib
-import os
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.caption_formats import FORMATS, CaptionWriter
 from saic_fairseq.cli import command, setup_logging
-from saic_fairseq.errors import SAICInputError
 
 
 def parse_args(argv):
@@ -71,34 +69,6 @@ def parse_args(argv):
     return args
 
 
-def split_inputs(args, captioner):
-    """(feature file, image ids in order) of ``--split``."""
-    from saic_fairseq.data.coco_captions import read_image_ids
-
-    data = args.data or captioner.saved_task["data"]
-    if not data:
-        raise SAICInputError(args.path, None, "--split needs --data (no data directory is saved in the checkpoint)")
-    ids = list(dict.fromkeys(read_image_ids(os.path.join(data, f"{args.split}.ids")).tolist()))
-    saved = captioner.saved_task["features"]
-    features = args.features or (saved if saved and os.path.exists(saved) else os.path.join(data, "features.h5"))
-    return features, ids
-
-
-def file_image_ids(paths, annotations):
-    """{path: image id or None}: from the annotation file's file names, else the file's name."""
-    from saic_fairseq.evaluation.reference_captions import image_ids_by_file_name
-    from saic_fairseq.features.image_files import image_id_of
-
-    by_name = image_ids_by_file_name(annotations) if annotations else {}
-    ids = {}
-    for path in paths:
-        ids[path] = by_name.get(os.path.basename(path))
-        if ids[path] is None:
-            with contextlib.suppress(SAICInputError):
-                ids[path] = image_id_of(path)
-    return ids
-
-
 @command
 def main(argv=None):
     args = parse_args(argv)
@@ -112,10 +82,11 @@ def main(argv=None):
                    batch_size=args.batch_size)
     overrides = {"group_size": args.group_size} if args.group_size else {}
     if args.images:
-        from saic_fairseq.features.image_files import find_images
+        from saic_fairseq.evaluation.reference_captions import image_ids_by_file_name
+        from saic_fairseq.features.image_files import find_images, image_ids_of_files
 
         paths = find_images(args.images)
-        image_ids = file_image_ids(paths, args.annotations)
+        image_ids = image_ids_of_files(paths, image_ids_by_file_name(args.annotations) if args.annotations else None)
     captioner = SAICCaptioner.from_pretrained(args.path, data=args.data, device=args.device, **overrides)
     if args.images:
         stream = captioner.caption_files(paths, skip_unreadable=not args.strict, **options)
@@ -123,9 +94,11 @@ def main(argv=None):
     else:
         from saic_fairseq.features.feature_store import FeatureStore
 
-        features, ids = split_inputs(args, captioner) if args.split else (args.features, args.image_ids)
-        store = FeatureStore(features, expected_dim=captioner.feature_dim)
-        ids = ids or sorted(store.image_ids())
+        if args.split:
+            store, ids = captioner.split_images(args.split, args.data, args.features)
+        else:
+            store = FeatureStore(args.features, expected_dim=captioner.feature_dim)
+            ids = args.image_ids or sorted(store.image_ids())
         stream = ((str(i), result, None) for i, result in captioner.caption_stored(store, ids, **options))
         image_ids, count = {str(i): i for i in ids}, len(ids)
     skipped = 0

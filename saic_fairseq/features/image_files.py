@@ -52,10 +52,22 @@ def find_images(inputs):
     return paths
 
 
-def image_id_of(path):
-    """The number a file's name ends with (``COCO_val2014_000000391895.jpg`` -> 391895), else
-    a clear error."""
+def trailing_number(path):
+    """The number a file's name ends with (``COCO_val2014_000000391895.jpg`` -> 391895), or None."""
     match = TRAILING_NUMBER.search(os.path.splitext(os.path.basename(path))[0])
-    if match is None:
+    return int(match.group(1)) if match else None
+
+
+def image_id_of(path):
+    """``trailing_number(path)``, else a clear error naming the file."""
+    image_id = trailing_number(path)
+    if image_id is None:
         raise SAICInputError(path, None, "file name ends in no image id")
-    return int(match.group(1))
+    return image_id
+
+
+def image_ids_of_files(paths, ids_by_file_name=None):
+    """{path: image id or None}: the id ``ids_by_file_name`` gives the file's name (a COCO
+    annotation file's ``images``), else the number the name ends with, else None."""
+    by_name = ids_by_file_name or {}
+    return {path: by_name.get(os.path.basename(path), trailing_number(path)) for path in paths}
