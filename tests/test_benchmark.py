@@ -58,3 +58,32 @@ def test_gap_diagnosis_fills_known_outlines(proxy_data, checkpoints, tmp_path):
         assert caption.split()[:1] == filled.split()[:1]
     refused = fairseq_cli("saic-benchmark", "--diagnose", "--data", proxy_data, "--path", saic, check=False)
     assert refused.returncode == 2 and "--diagnose needs --aic-path" in refused.stderr
+
+
+def test_bare_replay_of_a_shrinking_outliner_beam_search_leaves_the_real_caches_alone(proxy_data, checkpoints):
+    """The Outliner's model view passes its cache by position; fairseq's beam search shrinks the
+    batch as sentences finish. The replay must follow both and never reuse a real cache."""
+    import argparse
+    import time
+
+    from saic_fairseq.generators import build_caption_generator
+    from saic_fairseq.generators.decoder_call_counter import DecoderCallCounter
+    from saic_fairseq.model_loading import load_model_for_split
+    from saic_fairseq.studies.decoding_benchmark import replay_bare
+
+    task, model = load_model_for_split(checkpoints[1], proxy_data, f"{proxy_data}/features.h5", "test")
+    generator = build_caption_generator(task, [model], argparse.Namespace(beam=3), "saic", 3, 3)
+    sample = next(iter(task.dataset("test").batches(30, 30)))
+    with DecoderCallCounter(model.decoder, record=True) as calls:
+        generator.generate([model], sample)
+    cached = [args[2] for args, _ in calls.recorded if len(args) > 2 and args[2] is not None]
+    rows = [args[0].size(0) for args, _ in calls.recorded if len(args) > 2 and args[2] is not None]
+    assert cached and rows[0] == 90 and min(rows) < 90  # positional caches, and the batch shrank
+
+    def snapshot():
+        return [{k: (id(v["prev_key"]), tuple(v["prev_key"].shape)) for k, v in state.items() if "prev_key" in v}
+                for state in cached]
+
+    before = snapshot()
+    assert replay_bare(model, sample, calls.recorded, time.perf_counter) > 0
+    assert snapshot() == before

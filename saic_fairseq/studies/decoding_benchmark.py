@@ -11,6 +11,7 @@ machine cannot favour one mode (what ``saic-benchmark`` prints).
   pass over a caption-length input, each timed alone.
 """
 import argparse
+import inspect
 import math
 import os
 import time
@@ -71,26 +72,28 @@ class Clock:
 def replay_bare(model, sample, recorded, clock):
     """Seconds of the encoder on ``sample`` plus each recorded decoder call run again alone.
 
-    Cached calls get a fresh cache per search (the recorded cache object identifies it); a
-    cache whose search shrank its batch is cut to the new rows untimed, like the reorder a
-    search does between steps (search bookkeeping, not model cost)."""
+    Cached calls get a fresh cache per search (the recorded cache object identifies it, whether
+    it was passed by keyword or by position, as the Outliner's model view does); the recorded
+    caches themselves are never touched. A cache whose search shrank its batch is cut to the new
+    rows untimed, like the reorder a search does between steps (search bookkeeping, not model
+    cost)."""
     decoder = model.decoder
+    signature = inspect.signature(decoder.forward)
     start = clock()
     model.encoder.forward_torchscript(sample["net_input"])
     total = clock() - start
     caches = {}
     for args, kwargs in recorded:
-        kwargs = dict(kwargs)
-        tokens = args[0] if args else kwargs.pop("prev_output_tokens")
-        args = args[1:] if args else ()
-        if kwargs.get("incremental_state") is not None:
-            cache = caches.setdefault(id(kwargs["incremental_state"]), {})
-            kwargs["incremental_state"] = cache
-            cached_rows = _cached_rows(cache)
-            if cached_rows is not None and cached_rows != tokens.size(0):
-                decoder.reorder_incremental_state_scripting(cache, torch.arange(tokens.size(0), device=tokens.device))
+        call = signature.bind(*args, **kwargs)
+        state = call.arguments.get("incremental_state")
+        if state is not None:
+            cache = caches.setdefault(id(state), {})
+            call.arguments["incremental_state"] = cache
+            rows, cached_rows = call.arguments["prev_output_tokens"].size(0), _cached_rows(cache)
+            if cached_rows is not None and cached_rows != rows:
+                decoder.reorder_incremental_state_scripting(cache, torch.arange(rows, device=sample["id"].device))
         start = clock()
-        decoder.forward(tokens, *args, **kwargs)
+        decoder.forward(*call.args, **call.kwargs)
         total += clock() - start
     return total
 
