@@ -90,19 +90,24 @@ def read_coco_annotations(paths, opener=open, caption_to_image=None):
     by_image = {}
     for path in paths:
         with opener(path) as handle:
-            data = load_json(path, handle)
-        for ann in data.get("annotations", []):
-            image_id = int(ann["image_id"])
-            where = f"annotation id {ann.get('id')} (image id {image_id})"
-            tokens = _checked_tokens(path, where, ann.get("caption"))
-            image = by_image.setdefault(image_id, CaptionedImage(image_id, [], []))
-            image.captions.append(ann["caption"].strip())
-            image.tokens.append(tokens)
-            if caption_to_image is not None:
-                caption_to_image[int(ann["id"])] = image_id
-        for img in data.get("images", []):
-            by_image.setdefault(int(img["id"]), CaptionedImage(int(img["id"]), [], []))
+            add_coco_annotations(by_image, path, load_json(path, handle), caption_to_image)
     return dict(sorted(by_image.items()))
+
+
+def add_coco_annotations(by_image, path, data, caption_to_image=None):
+    """Add the images and captions of one loaded COCO caption file (``path`` names it in
+    errors) to ``by_image`` {image id: CaptionedImage}."""
+    for ann in data.get("annotations", []):
+        image_id = int(ann["image_id"])
+        where = f"annotation id {ann.get('id')} (image id {image_id})"
+        tokens = _checked_tokens(path, where, ann.get("caption"))
+        image = by_image.setdefault(image_id, CaptionedImage(image_id, [], []))
+        image.captions.append(ann["caption"].strip())
+        image.tokens.append(tokens)
+        if caption_to_image is not None:
+            caption_to_image[int(ann["id"])] = image_id
+    for img in data.get("images", []):
+        by_image.setdefault(int(img["id"]), CaptionedImage(int(img["id"]), [], []))
 
 
 def read_id_list(path):

@@ -3,7 +3,7 @@ file (``captions_val2014.json``), tokenized the way training captions are, and l
 image id with an error that names the file and the id."""
 import os
 
-from saic_fairseq.data.coco_captions import karpathy_tokenize, load_json, read_coco_annotations
+from saic_fairseq.data.coco_captions import add_coco_annotations, karpathy_tokenize, load_json
 from saic_fairseq.errors import SAICInputError
 
 
@@ -17,8 +17,9 @@ def read_references(path):
     a caption are left out."""
     data = load_json(path)
     if is_coco_annotations(data):
-        images = read_coco_annotations([path], opener=lambda p: open(p, encoding="utf-8"))
-        return {str(i): image.captions for i, image in images.items() if image.captions}
+        images = {}
+        add_coco_annotations(images, path, data)
+        return {str(i): image.captions for i, image in sorted(images.items()) if image.captions}
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise SAICInputError(path, None, "expected {image id: [captions]} (a refs.json file) or a COCO caption "
                              "annotation file")
