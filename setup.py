@@ -55,6 +55,7 @@ setup(
             "saic-caption=saic_fairseq.cli.caption:main",
             "saic-masking-study=saic_fairseq.cli.masking_study:main",
             "saic-study-tables=saic_fairseq.cli.study_tables:main",
+            "saic-results=saic_fairseq.cli.results:main",
         ],
     },
 )

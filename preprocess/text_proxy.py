@@ -24,7 +24,8 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--train-images", type=int, default=4000)
     parser.add_argument("--valid-images", type=int, default=250)
-    parser.add_argument("--test-images", type=int, default=250)
+    parser.add_argument("--test-images", type=int, default=1000,
+                        help="quality is scored on all of them; latency on the first 250")
     parser.add_argument("--dim", type=int, default=64, help="width of the proxy features")
     parser.add_argument("--noise", type=float, default=0.5, help="std of the noise added to each word vector")
     parser.add_argument("--seed", type=int, default=1)

@@ -14,7 +14,7 @@ def test_step_bounds():
 
 def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
     result = fairseq_cli("saic-benchmark", "--data", proxy_data, "--path", checkpoints[1], "--images", "6",
-                         "--warmup", "1", "--json", tmp_path / "b.json", "--plot", tmp_path / "b.png")
+                         "--quality-images", "20", "--warmup", "1", "--json", tmp_path / "b.json", "--plot", tmp_path / "b.png")
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("mode"))
     table = lines[header + 2 : header + 2 + len(TABLE2_MODES)]
@@ -26,10 +26,12 @@ def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
     assert rows["AIC b1"]["calls"] >= rows["AIC b1"]["bound"] > 1
     assert rows["SAIC 1/1"]["calls"] >= rows["SAIC 1/1"]["bound"]
     for row in rows.values():
-        assert row["ms mean"] > 0 and 0 <= row["CIDEr"] and len(row["captions"]) == 6
+        # 6 images timed; quality on 20: the 14 more captioned untimed
+        assert row["ms mean"] > 0 and 0 <= row["CIDEr"] and len(row["captions"]) == 20
         assert 0 < row["bare ms"] and row["overhead"] > 0.5  # the replayed calls cannot take twice the mode's time
     assert report["rounds"] == 3 and report["model_costs"]["cached step ms"] > 0
     assert any(line.startswith("bare decoder, batch 1: one cached decoder step") for line in lines)
+    assert "6 test images, batch 1" in report["title"] and report["title"].endswith("quality on 20 images")
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

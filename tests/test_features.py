@@ -163,3 +163,20 @@ def test_small_feature_file_is_kept_in_memory_after_first_read(tmp_path):
     np.testing.assert_array_equal(cached.features(7), lazy.features(7))
     with pytest.raises(SAICInputError, match="image id 8"):  # a missing id is still an error, not cached
         cached.features(8)
+
+
+def test_text_proxy_training_split_does_not_depend_on_the_test_size(tmp_path, karpathy_split):
+    """More test images (quality on 1,000) leave the training images and their features
+    unchanged, so a model trained on one proxy can be scored on the other's test split."""
+    from saic_fairseq.data.text_proxy import write_text_proxy
+
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.mkdir(), large.mkdir()
+    write_text_proxy(str(small), karpathy_split, {"train": 20, "valid": 5, "test": 5}, dim=8, seed=1)
+    write_text_proxy(str(large), karpathy_split, {"train": 20, "valid": 5, "test": 12}, dim=8, seed=1)
+    for name in ("train.txt", "train.ids", "valid.txt", "valid.ids"):
+        assert (small / name).read_text() == (large / name).read_text(), name
+    assert len(set((large / "test.ids").read_text().split())) == 12
+    small_store, large_store = FeatureStore(str(small / "features.h5")), FeatureStore(str(large / "features.h5"))
+    for image_id in set((small / "train.ids").read_text().split() + (small / "valid.ids").read_text().split()):
+        assert np.array_equal(small_store.features(image_id), large_store.features(image_id)), image_id

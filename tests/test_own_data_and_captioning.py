@@ -250,7 +250,7 @@ def test_a_moved_model_loads_with_the_dictionary_it_carries(own_model, photo_fol
 
 
 @pytest.mark.parametrize("command", ["saic-caption", "saic-evaluate", "saic-benchmark", "saic-masking-study",
-                                     "saic-study-tables"])
+                                     "saic-study-tables", "saic-results"])
 def test_help_prints_the_help_and_nothing_else(command):
     result = fairseq_cli(command, "--help")
     assert result.stdout.startswith(f"usage: {command}") and result.stderr == ""

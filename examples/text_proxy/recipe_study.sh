@@ -17,6 +17,7 @@ declare -A RECIPE=(
   [early-seq]="--distillation sequence-level --curriculum-updates $((UPDATES * 3 / 10))"   # p_g = 1 from 30%
   [early-hybrid]="--distillation hybrid --p-hybr 0.5 --curriculum-updates $((UPDATES * 3 / 10))"
   [fixed-seq]="--distillation sequence-level --fixed-p-g 1"
+  [early-seq-lr2e3]="--distillation sequence-level --curriculum-updates $((UPDATES * 3 / 10)) --lr 2e-3 --warmup-updates 100"
 )
 mkdir -p "$RUNS"
 for name in $VARIANTS; do

@@ -86,6 +86,11 @@ def main(argv=None):
                         help="mode labels to run (default: the paper's Table 2), e.g. 'AIC b1' 'SAIC 1/1'; also "
                              "'SAIC 1/1 r=1' and 'SAIC 1/1 r=2' (--fill-iterations 1, 2)")
     parser.add_argument("--no-quality", action="store_true", help="skip the COCO metrics")
+    parser.add_argument("--keep-repeats", action="store_true", default=None,
+                        help="saic, naic, ir-naic: keep parallel words equal to the word before (default: dropped)")
+    parser.add_argument("--quality-images", type=int,
+                        help="score quality on this many images (default: --images); those beyond the timed "
+                        "ones are captioned untimed, 50 at a time")
     parser.add_argument("--training", action="store_true",
                         help="time training updates instead: the teacher's criterion against saic_loss on the same "
                              "model and training batches (--batches, --max-tokens, --rounds)")
@@ -124,12 +129,15 @@ def main(argv=None):
               file=sys.stderr, disable=None) as bar:
         rows, costs = run_benchmark(task, model, args.split, args.images, args.batch_size, args.warmup,
                                     args.device, modes, quality=not args.no_quality, rounds=args.rounds,
-                                    seed=args.seed, progress=bar.update, aic_model=aic_model)
+                                    seed=args.seed, progress=bar.update, aic_model=aic_model,
+                                    quality_images=args.quality_images, keep_repeats=args.keep_repeats)
     on_gpu = args.device.startswith("cuda")
     device = torch.cuda.get_device_name(args.device) if on_gpu else f"cpu x{torch.get_num_threads()}"
     title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
              + f", k={task.cfg.group_size}, {images} {args.split} images, batch {args.batch_size}, {device}, "
              f"{args.rounds} interleaved rounds")
+    if rows and "CIDEr" in rows[0]:
+        title += f"; quality on {len(rows[0]['captions'])} images"
     print(title)
     print(f"bare decoder, batch {args.batch_size}: one cached decoder step {costs['cached step ms']:.2f} ms, "
           f"one full 12-token pass {costs['full pass ms']:.2f} ms")

@@ -73,11 +73,11 @@ class ImageCaptionDataset(FairseqDataset):
     def __len__(self):
         return len(self.lines)
 
-    def batches(self, count, batch_size):
-        """Collated batches of the first ``count`` items in order (scripts that caption or time
-        the first images of a split, outside fairseq's length-sorted batching)."""
-        for start in range(0, count, batch_size):
-            yield self.collater([self[i] for i in range(start, min(count, start + batch_size))])
+    def batches(self, count, batch_size, start=0):
+        """Collated batches of items ``start`` .. ``count`` - 1 in order (scripts that caption or
+        time the first images of a split, outside fairseq's length-sorted batching)."""
+        for first in range(start, count, batch_size):
+            yield self.collater([self[i] for i in range(first, min(count, first + batch_size))])
 
     def collater(self, samples):
         """Pad features to the batch's most regions (with a mask) and captions on the right.

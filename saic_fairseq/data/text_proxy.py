@@ -53,15 +53,17 @@ def write_text_proxy(out_dir, splits, counts, dim=64, noise=0.5, seed=1):
     from saic_fairseq.data.coco_captions import write_caption_split
     from saic_fairseq.features.feature_writer import FeatureWriter
 
-    rng = np.random.default_rng(seed)
+    # one random stream per split: a split's images and features do not depend on the others'
+    # sizes (more test images leave the training data, and so a trained model, unchanged)
+    streams = {name: np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))]) for name in splits}
     chosen = {}
     for name, images in splits.items():
-        pick = np.sort(rng.choice(len(images), min(counts[name], len(images)), replace=False))
+        pick = np.sort(streams[name].choice(len(images), min(counts[name], len(images)), replace=False))
         chosen[name] = hold_out_one_caption([images[i] for i in pick], seed)
     with FeatureWriter(os.path.join(out_dir, "features.h5"), dim, source="text proxy") as writer:
         for name, (images, held) in chosen.items():
             for image in tqdm(images, desc=f"proxy features ({name})"):
-                writer.add(image.image_id, proxy_features(held[image.image_id], dim, seed, noise, rng))
+                writer.add(image.image_id, proxy_features(held[image.image_id], dim, seed, noise, streams[name]))
     for name, (images, _) in chosen.items():
         write_caption_split(out_dir, name, images)
     return {name: images for name, (images, _) in chosen.items()}

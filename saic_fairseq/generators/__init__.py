@@ -21,14 +21,17 @@ def search_options(gen):
 
 
 def build_caption_generator(task, models, gen, decoding=None, outline_beam=None, fill_beam=None, iterations=None,
-                            fill_iterations=None):
+                            fill_iterations=None, keep_repeats=None):
     """Generator of ``decoding`` for ``models``; the task's options (``--decoding``,
-    ``--outline-beam``, ``--fill-beam``, ``--iterations``, ``--fill-iterations``) unless given here."""
+    ``--outline-beam``, ``--fill-beam``, ``--iterations``, ``--fill-iterations``,
+    ``--keep-repeats``) unless given here."""
     decoding = decoding or task.cfg.decoding
     outline_beam = outline_beam or task.cfg.outline_beam
     fill_beam = fill_beam or task.cfg.fill_beam
     iterations = iterations or task.cfg.iterations
     fill_iterations = task.cfg.fill_iterations if fill_iterations is None else fill_iterations
+    if keep_repeats is None:  # checkpoints older than the option keep their task's default
+        keep_repeats = bool(getattr(task.cfg, "keep_repeats", False))
     d = task.target_dictionary
     max_len = task.cfg.max_target_positions
     opts = search_options(gen)
@@ -44,7 +47,7 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     if decoding == "saic":
         opts.pop("max_len_a"), opts.pop("max_len_b")
         return SAICGenerator(models[0], d, layout, outline_beam, fill_beam, max_len=max_len,
-                             fill_iterations=fill_iterations, **opts)
+                             fill_iterations=fill_iterations, drop_repeats=not keep_repeats, **opts)
     iterations = 1 if decoding == "naic" else iterations
     return MaskPredictGenerator(models[0], d, layout, never_generated(d, layout), iterations, fill_beam,
-                                max_len=max_len)
+                                max_len=max_len, drop_repeats=not keep_repeats)

@@ -3,10 +3,12 @@
 Iteration 1 fills an all-``<mask>`` input of the predicted length in one Filler pass (NAIC);
 each further iteration re-masks the n = N * (I - t) / I least confident words and predicts
 them again (IR-NAIC, the paper's Table 2 baseline). ``length_beam`` lengths are tried per
-image and the best mean log-probability wins.
+image and the best mean log-probability wins. Unless ``--keep-repeats``, a word equal to the
+word before it is dropped before the candidates are compared (``repeat_removal.py``).
 """
 import torch
 
+from saic_fairseq.generators.repeat_removal import compact, repeats
 from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerFillerLayout
 
 
@@ -66,13 +68,14 @@ def best_candidates(scores, rows, count):
 
 class MaskPredictGenerator:
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, forbidden, iterations=1, length_beam=1,
-                 max_len=200):
+                 max_len=200, drop_repeats=False):
         if iterations < 1:
             raise ValueError(f"--iterations must be >= 1, got {iterations}")
         self.model, self.tgt_dict, self.layout = model, tgt_dict, layout
         self.eos = layout.eos  # fairseq-generate strips it from printed hypotheses
         self.forbidden = list(forbidden) + [layout.eos]  # the length is given: no </s> inside
         self.iterations, self.length_beam, self.max_len = iterations, length_beam, max_len
+        self.drop_repeats = drop_repeats
 
     def mask_predict(self, encoder_out, tokens, maskable, iterations):
         """:func:`mask_predict` with this generator's decoder and forbidden words."""
@@ -95,6 +98,10 @@ class MaskPredictGenerator:
         valid = torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
         tokens = torch.full(valid.shape, layout.mask, dtype=torch.long, device=lengths.device).masked_fill(~valid, pad)
         tokens, scores = self.mask_predict(encoder_out, tokens, valid, self.iterations)
+        if self.drop_repeats:
+            dropped = repeats(tokens, valid)
+            lengths = lengths - dropped.sum(-1)
+            tokens, scores = compact(~dropped, (tokens, pad), (scores, 0.0))
         mean = scores.sum(-1) / lengths
         best = best_candidates(mean, rows, bsz)
         results = []

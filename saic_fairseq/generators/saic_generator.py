@@ -12,6 +12,8 @@
    the caption, normalised like fairseq's beam search (sum / length ** lenpen); cut at the
    first ``</s>``; the best-scoring hypothesis comes first. Merging, cutting and scoring are
    tensor operations over the whole batch.
+5. Unless ``--keep-repeats``: a filled word equal to the word before it is dropped (and not
+   scored); outline words are never dropped (``repeat_removal.py``).
 
 With k = 1 the Filler has nothing to fill and the result is exactly AIC's.
 """
@@ -25,6 +27,7 @@ from saic_fairseq.generators.aic_generator import AICSequenceGenerator
 from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedySearch, greedy_applies
 from saic_fairseq.generators.mask_predict_generator import mask_predict
 from saic_fairseq.generators.outliner_model import OutlinerModel
+from saic_fairseq.generators.repeat_removal import compact, repeats
 from saic_fairseq.modules.outliner_filler_layout import OutlinerFillerLayout, never_generated
 
 
@@ -32,12 +35,14 @@ class SAICGenerator:
     """Outliner + Filler decoding of one ``saic_transformer`` model."""
 
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, outline_beam=1, fill_beam=1,
-                 max_len=200, len_penalty=1.0, normalize_scores=True, fill_iterations=0, **search_kwargs):
+                 max_len=200, len_penalty=1.0, normalize_scores=True, fill_iterations=0, drop_repeats=False,
+                 **search_kwargs):
         if fill_beam > outline_beam:
             raise ValueError(f"--fill-beam ({fill_beam}) must not exceed --outline-beam ({outline_beam})")
         if fill_iterations < 0:
             raise ValueError(f"--fill-iterations must be >= 0, got {fill_iterations}")
         self.fill_iterations = fill_iterations
+        self.drop_repeats = drop_repeats
         self.model = model
         self.tgt_dict = tgt_dict
         self.layout = layout
@@ -151,6 +156,9 @@ class SAICGenerator:
         kept = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]
         tokens, positional = tokens.masked_fill(~kept, layout.pad), positional.masked_fill(~kept, 0.0)
         filled = is_mask & kept
+        if self.drop_repeats:  # a filled word equal to the word before it (repeat_removal.py)
+            dropped = repeats(tokens, filled)
+            filled = filled & ~dropped
         filler_sum = positional.masked_fill(~filled, 0.0).sum(-1)
         n_out = outline_lengths.to(filler_sum)
         n_terms = n_out + filled.sum(-1).to(filler_sum)
@@ -158,5 +166,8 @@ class SAICGenerator:
             scores = scores * (n_out / n_terms) ** self.len_penalty + filler_sum / n_terms**self.len_penalty
         else:
             scores = scores + filler_sum
+        if self.drop_repeats:
+            lengths = lengths - dropped.sum(-1)
+            tokens, positional = compact(~dropped, (tokens, layout.pad), (positional, 0.0))
         width = int(lengths.max())
         return tokens[:, :width], positional[:, :width], lengths, scores

@@ -55,6 +55,11 @@ class SAICCaptioningConfig(FairseqDataclass):
         default=0, metadata={"help": "saic: extra Filler passes that re-mask and re-predict the least confident "
                              "filled words, outline words fixed (0: the paper's SAIC)"}
     )
+    keep_repeats: bool = field(
+        default=False, metadata={"help": "saic, naic, ir-naic: keep a word predicted in parallel that equals the "
+                                 "word before it (default: drop it, the usual non-autoregressive post-processing; "
+                                 "Outliner words are never dropped)"}
+    )
     unique_images: bool = field(
         default=False, metadata={"help": "one sample per image (its first caption line): for generation"}
     )
