@@ -14,7 +14,8 @@ def test_step_bounds():
 
 def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
     result = fairseq_cli("saic-benchmark", "--data", proxy_data, "--path", checkpoints[1], "--images", "6",
-                         "--quality-images", "20", "--warmup", "1", "--json", tmp_path / "b.json", "--plot", tmp_path / "b.png")
+                         "--quality-images", "20", "--warmup", "1", "--json", tmp_path / "b.json",
+                         "--plot", tmp_path / "b.png")
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("mode"))
     table = lines[header + 2 : header + 2 + len(TABLE2_MODES)]

@@ -34,6 +34,18 @@ def test_coco_metrics_match_known_pycocoevalcap_numbers(scored):
     assert len(per_image["CIDEr"]) == 3
 
 
+def test_several_caption_sets_scored_at_once_equal_each_scored_alone(scored):
+    """coco_scores_of_runs starts the Java tools once for all sets; the numbers are unchanged,
+    also for a set over fewer images (its CIDEr-D document frequencies are its own)."""
+    from saic_fairseq.evaluation.coco_metrics import coco_scores_of_runs
+
+    other = {"1": "a horse on the beach", "2": "dogs dogs in the grass"}
+    runs = coco_scores_of_runs(REFS, {"known": CAPTIONS, "other": other}, spice=False)
+    assert runs["known"][0] == {m: v for m, v in scored[0].items() if m != "SPICE"}
+    assert runs["known"][1] == {m: v for m, v in scored[1].items() if m != "SPICE"}
+    assert runs["other"][:2] == coco_scores(REFS, other, spice=False)[:2]
+
+
 def test_spice_says_what_is_missing(scored):
     from saic_fairseq.evaluation.coco_metrics import spice_missing_jars
 

@@ -56,4 +56,5 @@ def test_saic_results_writes_the_markdown_and_names_a_bad_file(tmp_path):
     assert "| SAIC 1/1 CIDEr - AIC b5 CIDEr >= -3 | -2.50 | yes |" in written
     (tmp_path / "bad.json").write_text("[1, 2]")
     bad = run_script("saic_fairseq.cli.results", "--latency", tmp_path / "bad.json")
-    assert bad.returncode == 2 and bad.stderr.strip() == f"error: {tmp_path / 'bad.json'}: not a saic-benchmark --json file (no \"rows\" list)"
+    expected = f"error: {tmp_path / 'bad.json'}: not a saic-benchmark --json file (no \"rows\" list)"
+    assert bad.returncode == 2 and bad.stderr.strip() == expected

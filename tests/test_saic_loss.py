@@ -131,3 +131,49 @@ def test_one_pass_loss_equals_a_separate_pass_per_part(setup):
         criterion_log[f"{k}_ntokens"] for k in ("aic", "naic", "outliner", "filler"))
     assert float(loss) == pytest.approx(total + criterion.length_loss_factor * float(criterion_log["length_loss"]),
                                         rel=1e-5)
+
+
+def test_cmlm_masks_hide_one_to_all_words_uniformly_and_reproducibly():
+    from saic_fairseq.criterions.sentence_draws import masked_words
+
+    lengths = np.array([1, 3, 7, 0] * 500)
+    hidden = masked_words(5, 12, np.arange(2000), lengths, 8, stream=2)
+    counts = hidden.sum(1)
+    assert (hidden & (np.arange(8)[None, :] >= lengths[:, None])).sum() == 0  # never beyond a sentence
+    assert counts[lengths == 0].max() == 0 and counts[lengths == 1].min() == 1
+    assert counts[lengths > 0].min() >= 1 and (counts <= lengths).all()
+    assert sorted(set(counts[lengths == 7])) == list(range(1, 8))  # every count 1..7 occurs
+    assert abs(counts[lengths == 7].mean() - 4.0) < 0.2  # uniform in 1..7
+    assert abs(hidden[lengths == 7].mean(0)[:7] - 4 / 7).max() < 0.07  # every position alike
+    assert np.array_equal(hidden, masked_words(5, 12, np.arange(2000), lengths, 8, stream=2))
+    assert not np.array_equal(hidden, masked_words(5, 13, np.arange(2000), lengths, 8, stream=2))
+
+
+def test_cmlm_naic_rows_show_the_unhidden_words_and_score_the_hidden(proxy_data):
+    """--naic-masking cmlm: every NAIC row shows its target word wherever it is not hidden,
+    <mask> where it is, and is scored exactly at the hidden words; other kinds unchanged."""
+    from saic_fairseq.modules.outliner_filler_layout import KINDS, MixedBatch
+
+    task, model, criterion, _ = setup_task_and_model(proxy_data, group_size=4,
+                                                     extra=["--fixed-p-g", "0", "--naic-masking", "cmlm"])
+    sample = first_batch(task, split="valid", batch_size=8)
+    rows = torch.arange(8)
+    batch = MixedBatch(criterion.layout, sample["target"], {"aic": rows, "naic": rows})
+    plain = MixedBatch(criterion.layout, sample["target"], {"aic": rows, "naic": rows})
+    criterion.show_unmasked_words(batch, sample["id"], 7)
+    naic = batch.kinds.eq(KINDS.index("naic"))
+    words, pad, mask = plain.outputs[naic], criterion.padding_idx, criterion.layout.mask
+    hidden = batch.outputs[naic].ne(pad)
+    assert torch.equal(batch.outputs[naic][hidden], words[hidden])
+    assert (batch.inputs[naic][hidden] == mask).all()
+    shown = words.ne(pad) & ~hidden
+    assert shown.any() and torch.equal(batch.inputs[naic][shown], words[shown])
+    assert (hidden.sum(-1) >= 1).all()
+    assert torch.equal(batch.inputs[~naic], plain.inputs[~naic]) and torch.equal(batch.outputs[~naic],
+                                                                                   plain.outputs[~naic])
+    model.train()
+    model.set_num_updates(7)
+    _, _, log = criterion(model, sample)
+    criterion.naic_masking = "all"
+    _, _, everything = criterion(model, sample)
+    assert 8 <= log["naic_ntokens"] < everything["naic_ntokens"] == log["aic_ntokens"] - 8  # AIC also scores </s>

@@ -18,6 +18,7 @@ SCST_BASELINE=${SCST_BASELINE:-mean}         # greedy is the paper's; mean measu
 IMAGES=${IMAGES:-250}                        # test images scored and timed
 ROUNDS=${ROUNDS:-3}                          # saic-benchmark's interleaved timing rounds
 RATES=${RATES:-0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9}   # masking rates of Fig. 2
+ONLY=${ONLY:-}                               # e.g. "saic raw": only these study models (the tables list the rest as not trained)
 TEACHER="$DEMO/teacher/checkpoint_best.pt"
 COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5")
 TRAIN=(--arch "$ARCH" --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens 4000 --num-workers 0
@@ -46,6 +47,7 @@ STUDIES=(
 )
 for entry in "${STUDIES[@]}"; do
     IFS="|" read -r name from options <<< "$entry"
+    if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
     read -r -a extra <<< "$options"
     dir="$RUNS/$name"
     init=(); [ "$from" = teacher ] && init=(--finetune-from-model "$TEACHER")

@@ -17,7 +17,7 @@ mkdir -p "$OUT"
   fairseq-train "$DATA" "${COMMON[@]}" --arch saic_small --optimizer adam --adam-betas "(0.9,0.98)" \
       --max-tokens 4000 --num-workers 0 --no-epoch-checkpoints --log-interval 50 --log-format simple \
       --criterion saic_loss --distillation sequence-level --curriculum-updates 300 \
-      --lr 5e-4 --lr-scheduler inverse_sqrt --warmup-updates 50 --max-update "$UPDATES" \
+      --lr 2e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$UPDATES" \
       --save-interval-updates 1000 --keep-interval-updates -1 --save-dir "$OUT" > "$OUT/train.log" 2>&1
   touch "$OUT/DONE"
 }
@@ -25,7 +25,7 @@ cp -n "$RUNS/saic/checkpoint_last.pt" "$OUT/checkpoint_1000.pt"
 for ckpt in "$OUT"/checkpoint_1000.pt "$OUT"/checkpoint_*_*000.pt; do
   name=$(basename "$ckpt" .pt)
   [ -f "$OUT/$name.json" ] || saic-benchmark --data "$DATA" --path "$ckpt" --aic-path "$RUNS/teacher/checkpoint_best.pt" \
-      --images 250 --batch-size 50 --rounds 1 --warmup 0 --modes "AIC b5" "SAIC 5/5" "SAIC 1/1" "IR-NAIC I=5" \
+      --images 1000 --batch-size 50 --rounds 1 --warmup 0 --modes "AIC b5" "SAIC 5/5" "SAIC 1/1" "IR-NAIC I=5" \
       --json "$OUT/$name.json" > "$OUT/$name.txt" 2>/dev/null
 done
 python - "$OUT" <<'PY' | tee "$OUT/results.txt"

@@ -84,7 +84,8 @@ def main(argv=None):
     parser.add_argument("--group-size", type=int, help="k for saic (default: the checkpoint's)")
     parser.add_argument("--modes", nargs="+",
                         help="mode labels to run (default: the paper's Table 2), e.g. 'AIC b1' 'SAIC 1/1'; also "
-                             "'SAIC 1/1 r=1' and 'SAIC 1/1 r=2' (--fill-iterations 1, 2)")
+                             "'SAIC 1/1 r=1' and 'SAIC 1/1 r=2' (--fill-iterations 1, 2) and 'IR-NAIC I=5 L=3' (3 "
+                             "length candidates per image)")
     parser.add_argument("--no-quality", action="store_true", help="skip the COCO metrics")
     parser.add_argument("--keep-repeats", action="store_true", default=None,
                         help="saic, naic, ir-naic: keep parallel words equal to the word before (default: dropped)")

@@ -81,8 +81,8 @@ def main(argv=None):
     from saic_fairseq.hub import SAICCaptioner
 
     options = dict(decoding=args.decoding, beam=args.beam, outline_beam=args.outline_beam, fill_beam=args.fill_beam,
-                   iterations=args.iterations, fill_iterations=args.fill_iterations, keep_repeats=args.keep_repeats, nbest=args.nbest or 1,
-                   batch_size=args.batch_size)
+                   iterations=args.iterations, fill_iterations=args.fill_iterations, keep_repeats=args.keep_repeats,
+                   nbest=args.nbest or 1, batch_size=args.batch_size)
     overrides = {"group_size": args.group_size} if args.group_size else {}
     if args.images:
         from saic_fairseq.evaluation.reference_captions import image_ids_by_file_name

@@ -23,14 +23,16 @@ from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_l
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import II
 
-from saic_fairseq.criterions.sentence_draws import sentence_uniforms
+from saic_fairseq.criterions.sentence_draws import masked_words, sentence_uniforms
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.modules.outliner_filler_layout import KINDS, MixedBatch, layout_of
 
 #: what each training sentence's target is (paper Table 5): raw caption, teacher caption
 #: (sequence-level distillation), or either with probability p_hybr (hybrid distillation)
 DISTILLATION = ChoiceEnum(["hybrid", "raw", "sequence-level"])
-HYBRID_STREAM, GROUP_STREAM = 0, 1
+HYBRID_STREAM, GROUP_STREAM, CMLM_STREAM = 0, 1, 2  # CMLM_STREAM + 1 + i: word i's draw
+#: what the NAIC part sees: every word masked (the paper's one-pass NAIC) or CMLM's 1..N
+NAIC_MASKING = ChoiceEnum(["all", "cmlm"])
 #: the decoder passes of a training step: sample kinds of about the same width share a pass
 PASSES = (("aic", "naic", "filler"), ("outliner",))
 
@@ -56,6 +58,12 @@ class SAICLossConfig(FairseqDataclass):
                                 "update; 1 trains only the pair {Outliner, Filler}"}
     )
     length_loss_factor: float = field(default=0.1, metadata={"help": "weight of the length-prediction loss"})
+    naic_masking: NAIC_MASKING = field(
+        default="all",
+        metadata={"help": "NAIC samples in training: all = every word masked (the paper's NAIC); cmlm = a count "
+                  "uniform in 1..N of the N words masked, the rest shown, loss on the masked ones (mask-predict's "
+                  "training, Ghazvininejad et al. 2019: the fair IR-NAIC baseline, e.g. with --fixed-p-g 0)"},
+    )
     seed: int = II("common.seed")
     max_update: int = II("optimization.max_update")
     max_epoch: int = II("optimization.max_epoch")
@@ -65,7 +73,7 @@ class SAICLossConfig(FairseqDataclass):
 @register_criterion("saic_loss", dataclass=SAICLossConfig)
 class SAICLoss(FairseqCriterion):
     def __init__(self, task, label_smoothing, distillation, p_hybr, curriculum_lambda, curriculum_updates, fixed_p_g,
-                 length_loss_factor, seed, max_update, max_epoch=0, update_freq=(1,)):
+                 length_loss_factor, seed, max_update, max_epoch=0, update_freq=(1,), naic_masking="all"):
         super().__init__(task)
         self.eps = label_smoothing
         self.p_hybr = {"raw": 1.0, "sequence-level": 0.0}.get(distillation, p_hybr)
@@ -75,6 +83,7 @@ class SAICLoss(FairseqCriterion):
         self.max_epoch, self.update_freq = max_epoch, (list(update_freq) or [1])[0]
         self.fixed_p_g = fixed_p_g
         self.length_loss_factor = length_loss_factor
+        self.naic_masking = naic_masking
         self.seed = seed
         self.layout = layout_of(task)
         if fixed_p_g is None and not (self.curriculum_updates or max_epoch):
@@ -157,6 +166,8 @@ class SAICLoss(FairseqCriterion):
             batch = MixedBatch(self.layout, targets, {kind: rows[kind] for kind in pass_kinds})
             if batch.rows.numel() == 0:  # k = 1: a Filler-only pass has nothing to fill
                 continue
+            if self.naic_masking == "cmlm" and model.training:
+                self.show_unmasked_words(batch, sample["id"], getattr(model, "num_updates", 0))
             states, _ = model.decoder(
                 batch.inputs, model.encoder.reorder_encoder_out(encoder_out, batch.rows),
                 positions=batch.positions, self_attn_layout=batch.attn_mask, features_only=True,
@@ -187,6 +198,19 @@ class SAICLoss(FairseqCriterion):
         loss = loss + self.length_loss_factor * length_loss
         log.update(loss=loss.data, nll_loss=nll_loss.data, length_loss=length_loss.data, sample_size=sample_size)
         return loss, sample_size, log
+
+    def show_unmasked_words(self, batch, sample_ids, num_updates):
+        """CMLM samples in place of all-mask NAIC rows of ``batch`` (a MixedBatch): each row
+        shows the words :func:`masked_words` does not hide, and is scored on the hidden ones."""
+        naic = batch.kinds.eq(KINDS.index("naic")).nonzero().squeeze(1)
+        if naic.numel() == 0:
+            return
+        words = batch.outputs[naic]  # (n, T): the words, padding after them
+        hidden = masked_words(self.seed, num_updates, sample_ids[batch.rows[naic]].cpu(),
+                              words.ne(self.padding_idx).sum(-1).cpu(), words.size(1), CMLM_STREAM)
+        hidden = torch.from_numpy(hidden).to(words.device)
+        batch.inputs[naic] = torch.where(hidden | words.eq(self.padding_idx), batch.inputs[naic], words)
+        batch.outputs[naic] = words.masked_fill(~hidden, self.padding_idx)
 
     @staticmethod
     def reduce_metrics(logging_outputs):

@@ -26,3 +26,22 @@ def sentence_uniforms(seed, update, sample_ids, stream):
     for value in (np.uint64(update), ids, np.uint64(stream)):
         h = _splitmix64(h ^ value)
     return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def masked_words(seed, update, sample_ids, lengths, width, stream):
+    """(N, width) bool: the words a CMLM-style sample hides (Ghazvininejad et al. 2019,
+    mask-predict's training): for a sentence of n words, a count uniform in 1..n, then that
+    many of its words chosen uniformly. Uses streams ``stream`` (count) and ``stream + 1 + i``
+    (word i); like every draw here, a function of (seed, update, sample id) only.
+
+    Args:
+        sample_ids: (N,) ids; lengths: (N,) words per sentence (<= width).
+    """
+    ids = np.asarray(sample_ids, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    counts = 1 + np.floor(sentence_uniforms(seed, update, ids, stream) * lengths).astype(np.int64)
+    order = np.stack([sentence_uniforms(seed, update, ids, stream + 1 + i) for i in range(width)], axis=1)
+    words = np.arange(width)[None, :] < lengths[:, None]
+    order[~words] = np.inf
+    rank = order.argsort(axis=1).argsort(axis=1)
+    return (rank < counts[:, None]) & words

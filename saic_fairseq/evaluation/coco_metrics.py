@@ -31,17 +31,30 @@ def coco_scores(references, captions, spice=True, only=None):
     Returns:
         ({metric: score}, {metric: per-image list}, note): ``note`` says why SPICE is absent.
     """
+    return coco_scores_of_runs(references, {None: captions}, spice, only)[None]
+
+
+def coco_scores_of_runs(references, runs, spice=True, only=None):
+    """:func:`coco_scores` of several caption sets at once, {name: that function's result}:
+    the same numbers, but the Java tools (PTB tokenizer, METEOR, SPICE) start once for all
+    sets instead of once per set (what a table of decoding modes needs).
+
+    Args:
+        references: {image id: [raw reference captions]}.
+        runs: {name: {image id: one generated caption}}.
+    """
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    ids = sorted(captions, key=str)
+    ids = {name: sorted(captions, key=str) for name, captions in runs.items()}
+    needed = sorted({i for run_ids in ids.values() for i in run_ids}, key=str)
     tokenizer = PTBTokenizer()
-    gts = tokenizer.tokenize({i: [{"caption": c} for c in references[i]] for i in ids})
-    res = tokenizer.tokenize({i: [{"caption": captions[i]}] for i in ids})
-    scorers = [(Bleu(4), ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]), (Meteor(), ["METEOR"]),
+    all_gts = tokenizer.tokenize({i: [{"caption": c} for c in references[i]] for i in needed})
+    all_res = tokenizer.tokenize({(name, i): [{"caption": runs[name][i]}] for name in runs for i in ids[name]})
+    scorers = [(Bleu(4), ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]), (Meteor, ["METEOR"]),
                (Rouge(), ["ROUGE-L"]), (Cider(), ["CIDEr"])]
     if only is not None:
         scorers = [(scorer, names) for scorer, names in scorers if set(names) & set(only)]
@@ -56,13 +69,19 @@ def coco_scores(references, captions, spice=True, only=None):
             from pycocoevalcap.spice.spice import Spice
 
             scorers.append((Spice(), ["SPICE"]))
-    totals, per_image = {}, {}
-    for scorer, names in scorers:
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap's BLEU prints its counts
-            score, scores = scorer.compute_score(gts, res)
-        if len(names) == 1:
-            score, scores = [score], [scores]
-        for name, value, values in zip(names, score, scores):
-            totals[name] = float(value)
-            per_image[name] = [float(v["All"]["f"]) if isinstance(v, dict) else float(v) for v in values]
-    return totals, per_image, note
+    scorers = [(scorer() if scorer is Meteor else scorer, names) for scorer, names in scorers]  # one METEOR process
+    results = {}
+    for name in runs:
+        gts = {i: all_gts[i] for i in ids[name]}
+        res = {i: all_res[(name, i)] for i in ids[name]}
+        totals, per_image = {}, {}
+        for scorer, names in scorers:
+            with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap's BLEU prints its counts
+                score, scores = scorer.compute_score(gts, res)
+            if len(names) == 1:
+                score, scores = [score], [scores]
+            for metric, value, values in zip(names, score, scores):
+                totals[metric] = float(value)
+                per_image[metric] = [float(v["All"]["f"]) if isinstance(v, dict) else float(v) for v in values]
+        results[name] = (totals, per_image, note)
+    return results

@@ -34,7 +34,9 @@ TABLE2_MODES = [
 ]
 #: beyond the paper: SAIC with r Filler refinement passes (--fill-iterations)
 REFINED_MODES = [("SAIC 1/1 r=1", "saic", None, 1, 1, None, 1), ("SAIC 1/1 r=2", "saic", None, 1, 1, None, 2)]
-MODES = TABLE2_MODES + REFINED_MODES
+#: IR-NAIC trying 3 lengths per image (mask-predict's length beam): the fair IR-NAIC baseline
+LENGTH_BEAM_MODES = [("IR-NAIC I=5 L=3", "ir-naic", None, None, 3, 5)]
+MODES = TABLE2_MODES + REFINED_MODES + LENGTH_BEAM_MODES
 #: batch size of the untimed captioning that extends quality beyond the timed images
 QUALITY_BATCH = 50
 QUALITY = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
@@ -213,13 +215,13 @@ def summarise(mode, seconds, bare, calls, captions, count, group_size, iteration
 
 def add_quality(task, split, rows):
     """COCO metrics of each row's captions against the split's references."""
-    from saic_fairseq.evaluation.coco_metrics import coco_scores
+    from saic_fairseq.evaluation.coco_metrics import coco_scores_of_runs
     from saic_fairseq.evaluation.reference_captions import read_references
 
     references = read_references(os.path.join(task.cfg.data, f"{split}.refs.json"))
+    scored = coco_scores_of_runs(references, {row["mode"]: row["captions"] for row in rows}, spice=False)
     for row in rows:
-        scores, _, _ = coco_scores(references, row["captions"], spice=False)
-        row.update({m: 100 * scores[m] for m in QUALITY})
+        row.update({m: 100 * scored[row["mode"]][0][m] for m in QUALITY})
 
 
 def example_captions(rows, references, count):

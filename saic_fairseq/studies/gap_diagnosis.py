@@ -72,11 +72,12 @@ def diagnose(task, saic_model, teacher, split, images, batch_size=50):
 
 def score_rows(rows, references):
     """Table rows (dicts of COLUMNS) from {name: {image id: caption}}."""
-    from saic_fairseq.evaluation.coco_metrics import coco_scores
+    from saic_fairseq.evaluation.coco_metrics import coco_scores_of_runs
 
+    scored = coco_scores_of_runs(references, rows, spice=False)
     table = []
     for name, captions in rows.items():
-        scores, _, _ = coco_scores(references, captions, spice=False)
+        scores = scored[name][0]
         words = [c.split() for c in captions.values()]
         repeats = sum(any(a == b for a, b in zip(w, w[1:])) for w in words)
         table.append({"captions": name, **{m: 100 * scores[m] for m in COLUMNS[1:5]},

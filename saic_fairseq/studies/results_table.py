@@ -36,18 +36,22 @@ def _ratio(row, reference):
     return None if value is None else f"{value:.2f} ({row[f'spread {reference[-2:]}']})"
 
 
-#: (what is promised, the measured quantity as a function of {mode: latency row} and
-#: {mode: throughput row}, ">=" or "<=", the bound)
+def best_ir_naic(rows):
+    """The highest CIDEr-D of the IR-NAIC modes among ``rows`` ({mode: row})."""
+    return max(r["CIDEr"] for m, r in rows.items() if m.startswith("IR-NAIC"))
+
+
+#: (what is promised, the measured quantity as a function of b1 = {mode: latency row} and
+#: b50 = {mode: throughput row}, ">=" or "<=", the bound)
 TARGETS = [
-    ("SAIC 1/1 CIDEr - AIC b5 CIDEr", lambda l, t: l["SAIC 1/1"]["CIDEr"] - l["AIC b5"]["CIDEr"], ">=", -3.0),
-    ("SAIC 5/5 CIDEr - AIC b5 CIDEr", lambda l, t: l["SAIC 5/5"]["CIDEr"] - l["AIC b5"]["CIDEr"], ">=", -2.0),
-    ("SAIC 1/1 CIDEr - best IR-NAIC CIDEr",
-     lambda l, t: l["SAIC 1/1"]["CIDEr"] - max(r["CIDEr"] for m, r in l.items() if m.startswith("IR-NAIC")), ">=", 3.0),
-    ("SAIC 1/1 speed-up over AIC b5, batch 1", lambda l, t: l["SAIC 1/1"]["x vs AIC b5"], ">=", 3.5),
-    ("SAIC 1/1 speed-up over AIC b1, batch 1", lambda l, t: l["SAIC 1/1"]["x vs AIC b1"], ">=", 2.5),
-    ("largest overhead of any mode, batch 1", lambda l, t: max(r["overhead"] for r in l.values()), "<=", 1.2),
-    ("SAIC 1/1 captions/s over AIC b1, batch 50", lambda l, t: t["SAIC 1/1"]["x vs AIC b1"], ">=", 1.5),
-    ("SAIC 5/5 captions/s over AIC b5, batch 50", lambda l, t: t["SAIC 5/5"]["x vs AIC b5"], ">=", 1.0),
+    ("SAIC 1/1 CIDEr - AIC b5 CIDEr", lambda b1, b50: b1["SAIC 1/1"]["CIDEr"] - b1["AIC b5"]["CIDEr"], ">=", -3.0),
+    ("SAIC 5/5 CIDEr - AIC b5 CIDEr", lambda b1, b50: b1["SAIC 5/5"]["CIDEr"] - b1["AIC b5"]["CIDEr"], ">=", -2.0),
+    ("SAIC 1/1 CIDEr - best IR-NAIC CIDEr", lambda b1, b50: b1["SAIC 1/1"]["CIDEr"] - best_ir_naic(b1), ">=", 3.0),
+    ("SAIC 1/1 speed-up over AIC b5, batch 1", lambda b1, b50: b1["SAIC 1/1"]["x vs AIC b5"], ">=", 3.5),
+    ("SAIC 1/1 speed-up over AIC b1, batch 1", lambda b1, b50: b1["SAIC 1/1"]["x vs AIC b1"], ">=", 2.5),
+    ("largest overhead of any mode, batch 1", lambda b1, b50: max(r["overhead"] for r in b1.values()), "<=", 1.2),
+    ("SAIC 1/1 captions/s over AIC b1, batch 50", lambda b1, b50: b50["SAIC 1/1"]["x vs AIC b1"], ">=", 1.5),
+    ("SAIC 5/5 captions/s over AIC b5, batch 50", lambda b1, b50: b50["SAIC 5/5"]["x vs AIC b5"], ">=", 1.0),
 ]
 
 
