@@ -54,8 +54,9 @@ def coco_scores_of_runs(references, runs, spice=True, only=None):
     tokenizer = PTBTokenizer()
     all_gts = tokenizer.tokenize({i: [{"caption": c} for c in references[i]] for i in needed})
     all_res = tokenizer.tokenize({(name, i): [{"caption": runs[name][i]}] for name in runs for i in ids[name]})
-    scorers = [(Bleu(4), ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]), (Meteor, ["METEOR"]),
-               (Rouge(), ["ROUGE-L"]), (Cider(), ["CIDEr"])]
+    # scorer classes (made once below, after the filter: one METEOR / SPICE process for all sets)
+    scorers = [(lambda: Bleu(4), ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]), (Meteor, ["METEOR"]),
+               (Rouge, ["ROUGE-L"]), (Cider, ["CIDEr"])]
     if only is not None:
         scorers = [(scorer, names) for scorer, names in scorers if set(names) & set(only)]
         spice = spice and "SPICE" in only
@@ -68,8 +69,8 @@ def coco_scores_of_runs(references, runs, spice=True, only=None):
         else:
             from pycocoevalcap.spice.spice import Spice
 
-            scorers.append((Spice(), ["SPICE"]))
-    scorers = [(scorer() if scorer is Meteor else scorer, names) for scorer, names in scorers]  # one METEOR process
+            scorers.append((Spice, ["SPICE"]))
+    scorers = [(make(), names) for make, names in scorers]
     results = {}
     for name in runs:
         gts = {i: all_gts[i] for i in ids[name]}

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from saic_fairseq.caption_text import caption_text
+from saic_fairseq.captioning import caption_samples
 
 #: (label, --decoding, beam, outline_beam, fill_beam, iterations[, fill_iterations])
 TABLE2_MODES = [
@@ -179,14 +180,13 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     step_ms, pass_ms = model_costs(model, batches[0], 12, clock)
     rows = [summarise(mode, seconds[:, m], bare[:, m], calls[m], hypotheses[m], count, task.cfg.group_size,
                       task.cfg.iterations) for m, mode in enumerate(modes)]
-    if quality:
-        with torch.no_grad():
-            for sample in dataset.batches(min(max(quality_images or 0, count), len(dataset)), QUALITY_BATCH,
-                                          start=count):
-                sample = utils.apply_to_sample(lambda t: t.to(device), sample)
-                for row, generator, m in zip(rows, generators, models):
-                    for image_id, sentence in zip(sample["image_id"].tolist(), generator.generate([m], sample)):
-                        row["captions"][str(image_id)] = caption_text(task.target_dictionary, sentence[0]["tokens"])
+    if quality:  # the images beyond the timed ones, captioned untimed
+        extra = [utils.apply_to_sample(lambda t: t.to(device), b) for b in
+                 dataset.batches(min(max(quality_images or 0, count), len(dataset)), QUALITY_BATCH, start=count)]
+        for row, generator, m in zip(rows, generators, models):
+            for image_ids, hypos in caption_samples(generator, m, extra):
+                row["captions"].update((str(i), caption_text(task.target_dictionary, h[0]["tokens"]))
+                                       for i, h in zip(image_ids, hypos))
     labels = [mode[0] for mode in modes]
     for reference in ("AIC b5", "AIC b1"):
         if reference in labels:

@@ -13,13 +13,18 @@ COLUMNS = QUALITY + ["ms, batch 1", "x AIC b5 (spread)", "x AIC b1 (spread)", "c
                      "captions/s, batch 50", "x AIC b1, batch 50", "x AIC b5, batch 50"]
 
 
+def by_mode(report):
+    """{mode: row} of a parsed ``saic-benchmark --json`` report ({} for None)."""
+    return {r["mode"]: r for r in (report or {}).get("rows", [])}
+
+
 def results_rows(latency, throughput=None):
     """Rows {"mode", *COLUMNS} in the latency run's mode order.
 
     Args:
         latency, throughput: the parsed ``--json`` of the batch-1 and the batch-50 run.
     """
-    fast = {r["mode"]: r for r in (throughput or {}).get("rows", [])}
+    fast = by_mode(throughput)
     rows = []
     for r in latency["rows"]:
         t = fast.get(r["mode"], {})
@@ -58,13 +63,12 @@ TARGETS = [
 def target_rows(latency, throughput=None):
     """[{"target", "measured", "met"}] for :data:`TARGETS`; "met" is "yes", "no" or "not
     measured" (a mode or a column the runs do not have)."""
-    by_mode = {r["mode"]: r for r in latency["rows"]}
-    fast = {r["mode"]: r for r in (throughput or {}).get("rows", [])}
+    slow, fast = by_mode(latency), by_mode(throughput)
     rows = []
     for text, measure, op, bound in TARGETS:
         target = f"{text} {op} {bound:g}"
         try:
-            value = float(measure(by_mode, fast))
+            value = float(measure(slow, fast))
         except (KeyError, TypeError, ValueError):
             rows.append({"target": target, "measured": None, "met": "not measured"})
             continue
