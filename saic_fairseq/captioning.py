@@ -1,5 +1,6 @@
 """Caption batches with a generator: the loop shared by the hub, the teacher captions, the
-masking study and the gap diagnosis (the benchmark times the same call on its own)."""
+masking study, the gap diagnosis and the benchmark's untimed quality images (its timed loop
+times the same call on its own)."""
 import torch
 from fairseq import utils
 
