@@ -151,7 +151,8 @@ class SAICCaptioner:
 
     @torch.no_grad()
     def caption_features(self, features, decoding="saic", beam=5, outline_beam=None, fill_beam=None,
-                         iterations=None, fill_iterations=None, keep_repeats=None, batch_size=32, nbest=None):
+                         iterations=None, fill_iterations=None, keep_repeats=None, outline_length=None, batch_size=32,
+                         nbest=None):
         """Captions of ``[(features (R, D), boxes (R, 4) or None)]``.
 
         Returns one string per image, or with ``nbest=N`` one list per image of N
@@ -160,7 +161,8 @@ class SAICCaptioner:
         ``fill_beam`` (saic), 1 (naic, ir-naic).
         """
         generator = build_caption_generator(self.task, [self.model], argparse.Namespace(beam=beam), decoding,
-                                            outline_beam, fill_beam, iterations, fill_iterations, keep_repeats)
+                                            outline_beam, fill_beam, iterations, fill_iterations, keep_repeats,
+                                            outline_length)
         dictionary = self.task.target_dictionary
         captions = []
         for start in range(0, len(features), batch_size):

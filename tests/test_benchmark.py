@@ -9,6 +9,8 @@ def test_step_bounds():
     assert step_bound("aic", 9, 4, 5) == 10
     assert step_bound("saic", 9, 4, 5) == 4  # ceil(10 / 4) + 1
     assert step_bound("saic", 7, 4, 5) == 3  # ceil(8 / 4) + 1
+    assert step_bound("saic", 8, 4, 5) == 4  # ceil(9 / 4) + 1: the Outliner's </s> opens a third group
+    assert step_bound("saic", 8, 4, 5, outline_from_length=True) == 3  # ceil(8 / 4) + 1: no </s> step
     assert step_bound("naic", 9, 4, 5) == 1 and step_bound("ir-naic", 9, 4, 3) == 3
 
 

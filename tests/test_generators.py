@@ -239,3 +239,70 @@ def test_dropping_repeats_removes_only_parallel_words_equal_to_the_word_before(k
         assert b == dedup(a[:-1], filled) + [a[-1]]
         changed += a != b
     assert changed > 0  # the tiny model does repeat words; otherwise this test would prove nothing
+
+
+@pytest.mark.parametrize("group_size", [3])
+def test_greedy_search_word_counts_cut_without_a_call(proxy_data, trained_state, group_size):
+    """With word counts a row ends after that many words with a </s> scored 0 and no decoder
+    call for it; rows that end by themselves first are unchanged, token for token."""
+    from saic_fairseq.generators.greedy_search import GreedySearch
+
+    task, model = trained_task_and_model(proxy_data, trained_state, group_size)
+    lay = layout_of(task)
+    sample = first_batch(task, batch_size=16)
+    encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+    greedy = GreedySearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 20)
+    tokens, positional, lengths, scores = greedy.search(encoder_out)
+    words = lengths - 1
+    counts = (words + torch.arange(16) % 3 - 1).clamp(min=1)  # one word short, exactly, one word more
+    with DecoderCallCounter(model.decoder) as calls:
+        cut, cut_positional, cut_lengths, _ = greedy.search(encoder_out, counts)
+    assert bool((counts < words).any()) and bool((counts > words).any())
+    assert calls.count == int(torch.minimum(lengths, counts).max())  # no call for a counted </s>
+    eos = task.target_dictionary.eos()
+    for row in range(16):
+        n, c = int(lengths[row]), int(counts[row])
+        if c >= n:  # ended by itself before its count
+            assert cut[row, : int(cut_lengths[row])].tolist() == tokens[row, :n].tolist()
+            torch.testing.assert_close(cut_positional[row, :n], positional[row, :n], atol=1e-5, rtol=0)
+        else:  # reached its count: </s> follows, scored 0
+            assert int(cut_lengths[row]) == c + 1
+            assert cut[row, : c + 1].tolist() == tokens[row, :c].tolist() + [eos]
+            assert float(cut_positional[row, c]) == 0.0
+
+
+def test_outline_length_from_the_length_head(k3):
+    """--outline-length length-head: the Outliner writes at most ceil(N / k) words (N the
+    length head's most probable length, summed per group count) and no call goes to the </s>
+    after them; eos is the paper's Outliner, the plain greedy outline."""
+    task, model = k3
+    lay = layout_of(task)
+    sample = first_batch(task, batch_size=8)
+    encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+    from_length = build_caption_generator(task, [model], gen_args(1), decoding="saic", outline_beam=1, fill_beam=1,
+                                          keep_repeats=True, outline_length="length-head")
+    paper = build_caption_generator(task, [model], gen_args(1), decoding="saic", outline_beam=1, fill_beam=1,
+                                    keep_repeats=True, outline_length="eos")
+    probs = torch.softmax(model.decoder.length_logits(encoder_out).float(), -1)[:, 1:].tolist()
+    by_hand = []
+    for row in probs:
+        groups = {}
+        for words, p in enumerate(row, start=1):
+            groups[-(-words // lay.k)] = groups.get(-(-words // lay.k), 0.0) + p
+        by_hand.append(max(groups, key=groups.get))
+    assert from_length.outline_words(encoder_out).tolist() == by_hand
+    _, outlines, _, outline_lengths, _ = paper.outline(encoder_out, sample)
+    _, counted, _, counted_lengths, _ = from_length.outline(encoder_out, sample)
+    eos = task.target_dictionary.eos()
+    assert bool((outline_lengths - 1).ne(torch.tensor(by_hand)).any())  # the count changes some outlines
+    for row, groups in enumerate(by_hand):
+        natural = int(outline_lengths[row]) - 1  # words before the Outliner's own </s>
+        words = min(natural, groups)
+        assert counted[row, : words + 1].tolist() == outlines[row, :words].tolist() + [eos]
+        assert int(counted_lengths[row]) == words + 1
+    for row in range(8):  # one image at a time: calls = outline words written + 1 Filler pass
+        single = {"net_input": {k: None if v is None else v[row : row + 1] for k, v in sample["net_input"].items()}}
+        with DecoderCallCounter(model.decoder) as calls:
+            from_length.generate([model], single)
+        natural = int(outline_lengths[row]) - 1
+        assert calls.count == (natural + 1 if natural < by_hand[row] else by_hand[row]) + 1

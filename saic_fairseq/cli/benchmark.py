@@ -89,6 +89,9 @@ def main(argv=None):
     parser.add_argument("--no-quality", action="store_true", help="skip the COCO metrics")
     parser.add_argument("--keep-repeats", action="store_true", default=None,
                         help="saic, naic, ir-naic: keep parallel words equal to the word before (default: dropped)")
+    parser.add_argument("--outline-length", choices=["length-head", "eos"],
+                        help="saic with --outline-beam 1: Outliner words from the length head (no </s> step) or "
+                        "until its own </s>, the paper (default: the checkpoint's, else length-head)")
     parser.add_argument("--quality-images", type=int,
                         help="score quality on this many images (default: --images); those beyond the timed "
                         "ones are captioned untimed, 50 at a time")
@@ -131,7 +134,8 @@ def main(argv=None):
         rows, costs = run_benchmark(task, model, args.split, args.images, args.batch_size, args.warmup,
                                     args.device, modes, quality=not args.no_quality, rounds=args.rounds,
                                     seed=args.seed, progress=bar.update, aic_model=aic_model,
-                                    quality_images=args.quality_images, keep_repeats=args.keep_repeats)
+                                    quality_images=args.quality_images, keep_repeats=args.keep_repeats,
+                                    outline_length=args.outline_length)
     on_gpu = args.device.startswith("cuda")
     device = torch.cuda.get_device_name(args.device) if on_gpu else f"cpu x{torch.get_num_threads()}"
     title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")

@@ -51,6 +51,9 @@ def parse_args(argv):
     decoding.add_argument("--keep-repeats", action="store_true", default=None,
                           help="saic, naic, ir-naic: keep a word predicted in parallel that equals the word before "
                           "it (default: dropped)")
+    decoding.add_argument("--outline-length", choices=["length-head", "eos"],
+                          help="saic with --outline-beam 1: Outliner words from the length head (no </s> step) or "
+                          "until its own </s>, the paper (default: the checkpoint's, else length-head)")
     decoding.add_argument("--group-size", type=int, help="k (default: the checkpoint's)")
     decoding.add_argument("--nbest", type=int, help="write this many captions per image with their scores "
                           "(at most --beam for aic, --fill-beam for saic, 1 for naic and ir-naic)")
@@ -82,6 +85,7 @@ def main(argv=None):
 
     options = dict(decoding=args.decoding, beam=args.beam, outline_beam=args.outline_beam, fill_beam=args.fill_beam,
                    iterations=args.iterations, fill_iterations=args.fill_iterations, keep_repeats=args.keep_repeats,
+                   outline_length=args.outline_length,
                    nbest=args.nbest or 1, batch_size=args.batch_size)
     overrides = {"group_size": args.group_size} if args.group_size else {}
     if args.images:

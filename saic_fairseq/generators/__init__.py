@@ -21,10 +21,10 @@ def search_options(gen):
 
 
 def build_caption_generator(task, models, gen, decoding=None, outline_beam=None, fill_beam=None, iterations=None,
-                            fill_iterations=None, keep_repeats=None):
+                            fill_iterations=None, keep_repeats=None, outline_length=None):
     """Generator of ``decoding`` for ``models``; the task's options (``--decoding``,
     ``--outline-beam``, ``--fill-beam``, ``--iterations``, ``--fill-iterations``,
-    ``--keep-repeats``) unless given here."""
+    ``--keep-repeats``, ``--outline-length``) unless given here."""
     decoding = decoding or task.cfg.decoding
     outline_beam = outline_beam or task.cfg.outline_beam
     fill_beam = fill_beam or task.cfg.fill_beam
@@ -32,6 +32,7 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     fill_iterations = task.cfg.fill_iterations if fill_iterations is None else fill_iterations
     if keep_repeats is None:  # checkpoints older than the option keep their task's default
         keep_repeats = bool(getattr(task.cfg, "keep_repeats", False))
+    outline_length = outline_length or getattr(task.cfg, "outline_length", "length-head")
     d = task.target_dictionary
     max_len = task.cfg.max_target_positions
     opts = search_options(gen)
@@ -47,7 +48,8 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     if decoding == "saic":
         opts.pop("max_len_a"), opts.pop("max_len_b")
         return SAICGenerator(models[0], d, layout, outline_beam, fill_beam, max_len=max_len,
-                             fill_iterations=fill_iterations, drop_repeats=not keep_repeats, **opts)
+                             fill_iterations=fill_iterations, drop_repeats=not keep_repeats,
+                             outline_length=outline_length, **opts)
     iterations = 1 if decoding == "naic" else iterations
     return MaskPredictGenerator(models[0], d, layout, never_generated(d, layout), iterations, fill_beam,
                                 max_len=max_len, drop_repeats=not keep_repeats)

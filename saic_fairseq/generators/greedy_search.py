@@ -46,11 +46,28 @@ class GreedySearch:
         self.max_len, self.min_len = max_len, min_len
         self.len_penalty, self.normalize_scores = len_penalty, normalize_scores
         self.unk_penalty, self.temperature = unk_penalty, temperature
+        self._bias = None
+
+    def _biases(self, device):
+        """(V,) additive log-probability adjustments, as SequenceGenerator applies them: padding
+        never, the unknown-word penalty; the second also forbids ``</s>`` (before ``min_len``)."""
+        if self._bias is None or self._bias[0].device != device:
+            bias = torch.zeros(len(self.decoder.dictionary), device=device)
+            bias[self.pad] = float("-inf")
+            bias[self.unk] -= self.unk_penalty
+            before_min_len = bias.clone()
+            before_min_len[self.eos] = float("-inf")
+            self._bias = (bias, before_min_len)
+        return self._bias
 
     @torch.no_grad()
-    def search(self, encoder_out):
+    def search(self, encoder_out, word_counts=None):
         """Decode every row of ``encoder_out``.
 
+        Args:
+            word_counts: optional (B,) long, at most this many words per row: a row that has
+                not ended by then gets ``</s>`` (log-probability 0) without another decoder
+                call, so a batch whose rows all reach their count makes no ``</s>`` step.
         Returns:
             tokens: (B, T) long, each row ending in ``</s>`` then padding.
             positional_scores: (B, T) float, the log-probability of each token (0 at padding).
@@ -61,36 +78,45 @@ class GreedySearch:
         enc = encoder_out["encoder_out"][0]
         bsz, device = enc.size(1), enc.device
         steps = self.max_len + 1
-        tokens = torch.full((bsz, steps + 1), self.pad, dtype=torch.long, device=device)
-        tokens[:, 0] = self.bos
-        positional = torch.zeros(bsz, steps, device=device)
+        if word_counts is not None:
+            word_counts = word_counts.clamp(max=self.max_len)
+            steps = min(steps, int(word_counts.max()) + 1)
+        bias, bias_before_min_len = self._biases(device)
+        words, positional = [], []
+        word = torch.full((bsz,), self.bos, dtype=torch.long, device=device)
         lengths = torch.full((bsz,), steps, dtype=torch.long, device=device)
         finished = torch.zeros(bsz, dtype=torch.bool, device=device)
         all_positions = self.positions(steps, device)
         incremental_state = {}
         for step in range(steps):
-            logits, _ = self.decoder(tokens[:, : step + 1], encoder_out, incremental_state=incremental_state,
-                                     positions=all_positions[: step + 1], self_attn_layout=CAUSAL)
-            lprobs = torch.log_softmax(logits[:, -1].float() / self.temperature, dim=-1)
-            lprobs[:, self.pad] = float("-inf")
-            lprobs[:, self.unk] -= self.unk_penalty
+            if word_counts is not None and step == steps - 1:  # every open row has reached its count
+                words.append(torch.where(finished, self.pad, self.eos))
+                positional.append(torch.zeros(bsz, device=device))
+                lengths = torch.where(finished, lengths, step + 1)
+                break
+            # with a cache the decoder reads only the newest token and its position
+            logits, _ = self.decoder(word[:, None], encoder_out, incremental_state=incremental_state,
+                                     positions=all_positions[step : step + 1], self_attn_layout=CAUSAL)
+            logits = logits[:, -1].float()
+            if self.temperature != 1:
+                logits = logits / self.temperature
+            lprobs = torch.log_softmax(logits, dim=-1) + (bias_before_min_len if step < self.min_len else bias)
             if step >= self.max_len:
                 word = torch.full((bsz,), self.eos, dtype=torch.long, device=device)
+                score = lprobs[:, self.eos]
             else:
-                if step < self.min_len:
-                    lprobs[:, self.eos] = float("-inf")
-                word = lprobs.argmax(dim=-1)
-            score = lprobs.gather(1, word[:, None]).squeeze(1)
-            word = word.masked_fill(finished, self.pad)
-            tokens[:, step + 1] = word
-            positional[:, step] = score.masked_fill(finished, 0.0)
-            ended = word.eq(self.eos)
+                score, word = lprobs.max(dim=-1)
+            if word_counts is not None:  # rows that reach their count end here, </s> scored 0
+                counted = word_counts.eq(step)
+                word, score = word.masked_fill(counted, self.eos), score.masked_fill(counted, 0.0)
+            words.append(word.masked_fill(finished, self.pad))
+            positional.append(score.masked_fill(finished, 0.0))
+            ended = words[-1].eq(self.eos)
             lengths = torch.where(ended, step + 1, lengths)
             finished |= ended
             if bool(finished.all()):  # the one host synchronisation of a step: stop when all have ended
                 break
-        width = int(lengths.max())
-        tokens, positional = tokens[:, 1 : width + 1], positional[:, :width]
+        tokens, positional = torch.stack(words, 1), torch.stack(positional, 1)
         scores = positional.sum(-1)
         if self.normalize_scores:
             scores = scores / lengths.to(scores) ** self.len_penalty

@@ -7,6 +7,7 @@ image and the best mean log-probability wins. Unless ``--keep-repeats``, a word 
 word before it is dropped before the candidates are compared (``repeat_removal.py``).
 """
 import torch
+import torch.nn.functional as F
 
 from saic_fairseq.generators.repeat_removal import compact, repeats
 from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerFillerLayout
@@ -37,11 +38,12 @@ def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iter
         states, _ = decoder(inputs, encoder_out, positions=layout.positions(inputs.size(1), inputs.device),
                             self_attn_layout=BIDIRECTIONAL, features_only=True)
         lprobs = torch.log_softmax(decoder.output_layer(states[where]).float(), dim=-1)
-        lprobs[:, forbidden] = float("-inf")
+        lprobs.index_fill_(1, forbidden, float("-inf"))
         best_scores, best_words = lprobs.max(dim=-1)
         return (best_scores.new_zeros(inputs.shape).masked_scatter(where, best_scores),
                 inputs.masked_scatter(where, best_words))
 
+    forbidden = torch.as_tensor(forbidden, dtype=torch.long, device=tokens.device)
     masked = tokens.eq(layout.mask)
     new_scores, predicted = predict(tokens, masked)
     tokens = torch.where(masked, predicted, tokens)
@@ -100,19 +102,14 @@ class MaskPredictGenerator:
         tokens, scores = self.mask_predict(encoder_out, tokens, valid, self.iterations)
         if self.drop_repeats:
             dropped = repeats(tokens, valid)
-            lengths = lengths - dropped.sum(-1)
-            tokens, scores = compact(~dropped, (tokens, pad), (scores, 0.0))
+            if bool(dropped.any()):
+                lengths = lengths - dropped.sum(-1)
+                tokens, scores = compact(~dropped, (tokens, pad), (scores, 0.0))
         mean = scores.sum(-1) / lengths
-        best = best_candidates(mean, rows, bsz)
-        results = []
-        for r in best.tolist():
-            n = int(lengths[r])
-            results.append([{
-                "tokens": torch.cat([tokens[r, :n], tokens.new_tensor([layout.eos])]),
-                "score": mean[r],
-                "positional_scores": torch.cat([scores[r, :n], scores.new_zeros(1)]),
-                "alignment": None,
-                "attention": None,
-                "steps": self.iterations,
-            }])
-        return results
+        best = best_candidates(mean, rows, bsz) if beam > 1 else rows
+        # every caption ends in </s>, scored 0 (the length was chosen, not predicted word by word)
+        tokens = F.pad(tokens, (0, 1), value=pad).scatter_(1, lengths[:, None], layout.eos)
+        scores = F.pad(scores, (0, 1))
+        return [[{"tokens": tokens[r, : n + 1], "score": mean[r], "positional_scores": scores[r, : n + 1],
+                  "alignment": None, "attention": None, "steps": self.iterations}]
+                for r, n in zip(best.tolist(), lengths[best].tolist())]

@@ -3,7 +3,11 @@
 1. Encode the images once.
 2. Outliner: the group-first words until ``</s>``, left to right with the decoder's cache at
    sentence positions 0, k, 2k, ...: fairseq's beam search for M_out > 1, the greedy loop
-   (same hypotheses, none of a beam search's bookkeeping) for M_out = 1.
+   (same hypotheses, none of a beam search's bookkeeping) for M_out = 1. Beyond the paper,
+   with M_out = 1 and ``--outline-length length-head`` (the default) the greedy Outliner
+   writes at most ceil(N / k) words, N the length head's most probable caption length
+   (summed per group count), and makes no decoder call for the ``</s>`` after them: one call
+   fewer per caption; where the Filler ends the caption is unchanged (``eos``: the paper).
 3. Filler: the top M_fill outlines of every image, each word followed by k - 1 ``<mask>``s,
    filled in one bidirectional pass over all B x M_fill outlines at once (padded). Beyond
    the paper, ``--fill-iterations r`` adds r mask-predict passes that re-mask and re-predict
@@ -36,12 +40,17 @@ class SAICGenerator:
 
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, outline_beam=1, fill_beam=1,
                  max_len=200, len_penalty=1.0, normalize_scores=True, fill_iterations=0, drop_repeats=False,
-                 **search_kwargs):
+                 outline_length="length-head", **search_kwargs):
         if fill_beam > outline_beam:
             raise ValueError(f"--fill-beam ({fill_beam}) must not exceed --outline-beam ({outline_beam})")
         if fill_iterations < 0:
             raise ValueError(f"--fill-iterations must be >= 0, got {fill_iterations}")
         self.fill_iterations = fill_iterations
+        if outline_length not in ("length-head", "eos"):
+            raise ValueError(f"--outline-length must be length-head or eos, got {outline_length!r}")
+        self.outline_length = outline_length
+        # k = 1 stays exactly AIC (its Outliner is the AIC decoder, which ends with its own </s>)
+        self.counts_outline_words = outline_length == "length-head" and layout.k > 1
         self.drop_repeats = drop_repeats
         self.model = model
         self.tgt_dict = tgt_dict
@@ -87,7 +96,8 @@ class SAICGenerator:
             their positional scores (N, m); lengths (N,); scores (N,) as the search ranks them.
         """
         if self.greedy is not None:
-            tokens, positional, lengths, scores = self.greedy.search(encoder_out)
+            counts = self.outline_words(encoder_out) if self.counts_outline_words else None
+            tokens, positional, lengths, scores = self.greedy.search(encoder_out, counts)
             return torch.arange(tokens.size(0), device=tokens.device), tokens, positional, lengths, scores
         self.outliner.encoder.encoder_out = encoder_out
         try:
@@ -102,6 +112,15 @@ class SAICGenerator:
         lengths = torch.tensor([h["tokens"].numel() for _, h in chosen], dtype=torch.long, device=device)
         scores = torch.stack([h["score"] for _, h in chosen])
         return rows, outlines, positional, lengths, scores
+
+    def outline_words(self, encoder_out):
+        """(B,) Outliner words from the length head: the most probable number of groups
+        ceil(N / k) of the N caption words (their probabilities summed per group)."""
+        k = self.layout.k
+        probs = torch.softmax(self.model.decoder.length_logits(encoder_out)[:, 1:].float(), dim=-1)  # N = 1, 2, ..
+        groups = -(-probs.size(1) // k)
+        by_group = F.pad(probs, (0, groups * k - probs.size(1))).view(probs.size(0), groups, k).sum(-1)
+        return by_group.argmax(-1) + 1
 
     def fill(self, encoder_out, rows, outlines, outline_scores, outline_lengths, scores):
         """Fill N outlines in one decoder pass and score the captions (eq. 10).
@@ -166,7 +185,7 @@ class SAICGenerator:
             scores = scores * (n_out / n_terms) ** self.len_penalty + filler_sum / n_terms**self.len_penalty
         else:
             scores = scores + filler_sum
-        if self.drop_repeats:
+        if self.drop_repeats and bool(dropped.any()):
             lengths = lengths - dropped.sum(-1)
             tokens, positional = compact(~dropped, (tokens, layout.pad), (positional, 0.0))
         width = int(lengths.max())

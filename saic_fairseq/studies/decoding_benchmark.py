@@ -5,8 +5,9 @@ machine cannot favour one mode (what ``saic-benchmark`` prints).
   shuffled per image and round, for several rounds; a mode's speed-up is the **median over
   rounds** of the ratio of total times measured in that round, with its spread (min, max).
 * Every mode's decoder calls are recorded and **replayed on the bare decoder** right after
-  it ran (same model, same inputs, same cache lengths, no search around them), plus the
-  encoder: ``overhead`` = the mode's time / that bare time, so bookkeeping is visible.
+  it ran (same model, same inputs, same cache lengths, no search around them; with the
+  vocabulary projections and length predictions their callers ran), plus the encoder:
+  ``overhead`` = the mode's time / that bare time, so bookkeeping is visible.
 * The model's own cost is printed beside the modes: one cached decoder step and one full
   pass over a caption-length input, each timed alone.
 """
@@ -45,22 +46,27 @@ COLUMNS = ["mode", "ms mean", "ms p50", "ms p90", "x vs AIC b5", "spread b5", "x
            "bound", "ms/call", "bare ms", "overhead", "captions/s"] + QUALITY
 
 
-def step_bound(decoding, words, group_size, iterations, fill_iterations=0):
-    """Sequential decoder calls the mode needs for a caption of ``words`` words."""
+def step_bound(decoding, words, group_size, iterations, fill_iterations=0, outline_from_length=False):
+    """Sequential decoder calls the mode needs for a caption of ``words`` words
+    (``outline_from_length``: a SAIC Outliner that makes no ``</s>`` step, ``--outline-length
+    length-head``)."""
     if decoding == "aic":
         return words + 1
     if decoding == "saic":
-        return math.ceil((words + 1) / group_size) + 1 + fill_iterations
+        outline = math.ceil(words / group_size) if outline_from_length else math.ceil((words + 1) / group_size)
+        return outline + 1 + fill_iterations
     return 1 if decoding == "naic" else iterations
 
 
-def mode_generator(task, model, mode, keep_repeats=None):
+def mode_generator(task, model, mode, **options):
+    """The generator of one ``mode`` tuple; ``options``: build_caption_generator's keep_repeats,
+    outline_length."""
     from saic_fairseq.generators import build_caption_generator
 
     _, decoding, beam, outline_beam, fill_beam, iterations = mode[:6]
     return build_caption_generator(task, [model], argparse.Namespace(beam=beam or 1), decoding, outline_beam,
                                    fill_beam, iterations, fill_iterations=mode[6] if len(mode) > 6 else 0,
-                                   keep_repeats=keep_repeats)
+                                   **options)
 
 
 class Clock:
@@ -75,8 +81,10 @@ class Clock:
 
 
 @torch.no_grad()
-def replay_bare(model, sample, recorded, clock):
-    """Seconds of the encoder on ``sample`` plus each recorded decoder call run again alone.
+def replay_bare(model, sample, recorded, clock, heads=()):
+    """Seconds of the encoder on ``sample`` plus each recorded decoder call run again alone,
+    and each recorded (head name, argument) call (``DecoderCallCounter.heads``: vocabulary
+    projections of ``features_only`` passes, the length head).
 
     Cached calls get a fresh cache per search (the recorded cache object identifies it, whether
     it was passed by keyword or by position, as the Outliner's model view does); the recorded
@@ -100,6 +108,10 @@ def replay_bare(model, sample, recorded, clock):
                 decoder.reorder_incremental_state_scripting(cache, torch.arange(rows, device=sample["id"].device))
         start = clock()
         decoder.forward(*call.args, **call.kwargs)
+        total += clock() - start
+    for name, argument in heads:
+        start = clock()
+        getattr(decoder, name)(argument)
         total += clock() - start
     return total
 
@@ -135,7 +147,7 @@ def model_costs(model, sample, words, clock, repeats=20):
 
 
 def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=TABLE2_MODES, quality=True,
-                  rounds=3, seed=0, progress=None, aic_model=None, quality_images=None, keep_repeats=None):
+                  rounds=3, seed=0, progress=None, aic_model=None, quality_images=None, **options):
     """Rows of the benchmark table (dicts with COLUMNS), in ``modes`` order, and the model's
     bare costs {"cached step ms", "full pass ms"}. ``aic_model`` (e.g. the AIC teacher) decodes
     the AIC modes instead of ``model`` when given. Quality is scored on the first
@@ -150,7 +162,7 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     count = min(images, len(dataset))
     batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in dataset.batches(count, batch_size)]
     models = [aic_model if aic_model is not None and mode[1] == "aic" else model for mode in modes]
-    generators = [mode_generator(task, m, mode, keep_repeats) for m, mode in zip(models, modes)]
+    generators = [mode_generator(task, m, mode, **options) for m, mode in zip(models, modes)]
     clock = Clock(device)
     with torch.no_grad():
         for generator, m in zip(generators, models):
@@ -169,7 +181,7 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
                         start = clock()
                         hypos = generators[m].generate([models[m]], sample)
                         seconds[r, m, b] = clock() - start
-                    bare[r, m, b] = replay_bare(models[m], sample, counter.recorded, clock)
+                    bare[r, m, b] = replay_bare(models[m], sample, counter.recorded, clock, counter.heads)
                     if r == 0:
                         calls[m, b] = counter.count
                         for image_id, sentence in zip(sample["image_id"].tolist(), hypos):
@@ -179,7 +191,7 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
                     progress()
     step_ms, pass_ms = model_costs(model, batches[0], 12, clock)
     rows = [summarise(mode, seconds[:, m], bare[:, m], calls[m], hypotheses[m], count, task.cfg.group_size,
-                      task.cfg.iterations) for m, mode in enumerate(modes)]
+                      task.cfg.iterations, outline_from_length(generators[m])) for m, mode in enumerate(modes)]
     if quality:  # the images beyond the timed ones, captioned untimed
         extra = [utils.apply_to_sample(lambda t: t.to(device), b) for b in
                  dataset.batches(min(max(quality_images or 0, count), len(dataset)), QUALITY_BATCH, start=count)]
@@ -200,12 +212,17 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     return rows, {"cached step ms": step_ms, "full pass ms": pass_ms}
 
 
-def summarise(mode, seconds, bare, calls, captions, count, group_size, iterations):
+def outline_from_length(generator):
+    """True for a SAIC generator whose greedy Outliner takes its word count from the length head."""
+    return getattr(generator, "greedy", None) is not None and generator.counts_outline_words
+
+
+def summarise(mode, seconds, bare, calls, captions, count, group_size, iterations, from_length=False):
     """One table row from a mode's (rounds, batches) times, bare times and calls."""
     per_batch = np.median(seconds, axis=0)
     words = [len(c.split()) for c in captions.values()]
     refine = mode[6] if len(mode) > 6 else 0
-    bound = np.mean([step_bound(mode[1], n, group_size, mode[5] or iterations, refine) for n in words])
+    bound = np.mean([step_bound(mode[1], n, group_size, mode[5] or iterations, refine, from_length) for n in words])
     return {"mode": mode[0], "ms mean": 1000 * per_batch.mean(), "ms p50": 1000 * np.percentile(per_batch, 50),
             "ms p90": 1000 * np.percentile(per_batch, 90), "calls": float(calls.mean()), "bound": float(bound),
             "ms/call": 1000 * per_batch.sum() / calls.sum(), "bare ms": 1000 * np.median(bare, axis=0).mean(),

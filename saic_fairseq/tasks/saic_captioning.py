@@ -29,6 +29,7 @@ from saic_fairseq.features.feature_store import FeatureStore
 logger = logging.getLogger(__name__)
 
 DECODING_MODES = ChoiceEnum(["aic", "saic", "naic", "ir-naic"])
+OUTLINE_LENGTHS = ChoiceEnum(["length-head", "eos"])
 MASK, BOG = "<mask>", "<bog>"
 
 
@@ -54,6 +55,12 @@ class SAICCaptioningConfig(FairseqDataclass):
     fill_iterations: int = field(
         default=0, metadata={"help": "saic: extra Filler passes that re-mask and re-predict the least confident "
                              "filled words, outline words fixed (0: the paper's SAIC)"}
+    )
+    outline_length: OUTLINE_LENGTHS = field(
+        default="length-head", metadata={"help": "saic with --outline-beam 1: length-head = the Outliner writes "
+                                         "ceil(N/k) words, N the length head's caption length, and makes no </s> step "
+                                         "(an earlier </s> still ends it); eos = it writes until its own </s> (the "
+                                         "paper). A beam-searched outline always ends with its own </s>"}
     )
     keep_repeats: bool = field(
         default=False, metadata={"help": "saic, naic, ir-naic: keep a word predicted in parallel that equals the "
