@@ -86,3 +86,29 @@ def test_window_clips_distances():
     attn = RelativeSelfAttention(8, 2, window=2)
     buckets = attn.relative_buckets(torch.tensor([0, 4]), torch.arange(0, 9, 2))
     assert buckets.tolist() == [[2, 4, 4, 4, 4], [0, 0, 2, 4, 4]]
+
+
+def test_rows_sharing_an_image_equal_copied_encoder_states(tiny):
+    """encoder_rows (training's two samples per sentence read one image's keys and values)
+    gives fairseq's MultiheadAttention on copied encoder states: outputs and gradients, with
+    padded regions, an unused image and an image read three times; a cache is refused."""
+    task, model = tiny
+    rows = torch.tensor([2, 0, 2, 0, 2])  # image 1 unused; image 0 has padded regions
+    tokens = random_tokens(task, 5, 7)
+    grads = []
+    for shared in (False, True):
+        model.zero_grad()
+        enc = encode(model)
+        if shared:
+            out, _ = model.decoder(tokens, enc, self_attn_layout="bidirectional", encoder_rows=rows)
+        else:
+            out, _ = model.decoder(tokens, model.encoder.reorder_encoder_out(enc, rows),
+                                   self_attn_layout="bidirectional")
+        out.float().pow(2).mean().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[1][0], grads[0][0], atol=1e-5, rtol=0)
+    assert len(grads[0][1]) == len(grads[1][1]) > 0
+    for copied, shared in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(shared, copied, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="encoder_rows goes with full passes"):
+        model.decoder(tokens, encode(model), incremental_state={}, encoder_rows=rows)

@@ -169,8 +169,8 @@ class SAICLoss(FairseqCriterion):
             if self.naic_masking == "cmlm" and model.training:
                 self.show_unmasked_words(batch, sample["id"], getattr(model, "num_updates", 0))
             states, _ = model.decoder(
-                batch.inputs, model.encoder.reorder_encoder_out(encoder_out, batch.rows),
-                positions=batch.positions, self_attn_layout=batch.attn_mask, features_only=True,
+                batch.inputs, encoder_out, positions=batch.positions, self_attn_layout=batch.attn_mask,
+                features_only=True, encoder_rows=batch.rows,
             )
             scored = batch.outputs.ne(self.padding_idx)
             features.append(states[scored])

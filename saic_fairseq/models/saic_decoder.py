@@ -51,13 +51,17 @@ class SAICDecoder(FairseqIncrementalDecoder):
         self.length_head = nn.Linear(dim, args.max_target_positions + 1)
 
     def forward(self, prev_output_tokens, encoder_out=None, incremental_state=None, positions=None,
-                self_attn_layout=CAUSAL, features_only=False, **unused):
+                self_attn_layout=CAUSAL, features_only=False, encoder_rows=None, **unused):
         """
         Args:
             prev_output_tokens: (B, T) input tokens (with a cache: every step so far).
             encoder_out: the visual encoder's output dict.
             positions: (T,) or (B, T) sentence positions of ``prev_output_tokens``; default 0..T-1.
             self_attn_layout: "causal", "bidirectional", or a (T, T) or (B, T, T) additive mask.
+            encoder_rows: optional (B,) long, without a cache: ``encoder_out`` holds one entry
+                per image and row b reads image ``encoder_rows[b]`` (the image's keys and values
+                are projected once however many rows share it: training's two samples per
+                sentence).
         Returns:
             ((B, T', V) logits, {"attn": None}); T' = 1 with a cache, else T.
         """
@@ -81,8 +85,17 @@ class SAICDecoder(FairseqIncrementalDecoder):
             raise ValueError(f"unknown self-attention layout {self_attn_layout!r}")
         enc = encoder_out["encoder_out"][0]
         enc_mask = encoder_out["encoder_padding_mask"][0] if encoder_out["encoder_padding_mask"] else None
+        if encoder_rows is not None:
+            if incremental_state is not None:
+                raise ValueError("encoder_rows goes with full passes, not with an incremental cache")
+            images, encoder_rows = torch.unique(encoder_rows, return_inverse=True)  # only the images read
+            if images.numel() < enc.size(1):
+                enc = enc.index_select(1, images)
+                enc_mask = None if enc_mask is None else enc_mask.index_select(0, images)
+            if enc_mask is not None and not enc_mask.any():
+                enc_mask = None
         for layer in self.layers:
-            x = layer(x, positions, enc, enc_mask, attn_mask, padding_mask, incremental_state)
+            x = layer(x, positions, enc, enc_mask, attn_mask, padding_mask, incremental_state, encoder_rows)
         x = x.transpose(0, 1)
         if features_only:
             return x, {"attn": None}

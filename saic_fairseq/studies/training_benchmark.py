@@ -31,9 +31,11 @@ def training_batches(task, count, max_tokens, seed=1):
 
 
 def criteria(task):
-    """{name: criterion}: fairseq's label-smoothed cross entropy (the teacher's), and saic_loss
-    with every sentence on {AIC, NAIC} (p_g = 0, the curriculum's start) and on {Outliner,
-    Filler} (p_g = 1, its end); the curriculum's updates lie between the two."""
+    """{name: criterion}: fairseq's label-smoothed cross entropy (the teacher's, on the raw
+    captions), and saic_loss as the demo trains it (on the teacher's captions where they exist,
+    ``--distillation sequence-level``) with every sentence on {AIC, NAIC} (p_g = 0, the
+    curriculum's start) and on {Outliner, Filler} (p_g = 1, its end); the curriculum's updates
+    lie between the two."""
     from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
 
     from saic_fairseq.criterions.saic_loss import SAICLoss
@@ -42,7 +44,7 @@ def criteria(task):
     named = {"teacher (label_smoothed_cross_entropy)": LabelSmoothedCrossEntropyCriterion(task, False, 0.1)}
     for p_g in (0.0, 1.0):
         named[f"saic_loss p_g={p_g:g}"] = SAICLoss(
-            task, label_smoothing=0.1, distillation="hybrid" if has_teacher else "raw", p_hybr=0.5,
+            task, label_smoothing=0.1, distillation="sequence-level" if has_teacher else "raw", p_hybr=0.5,
             curriculum_lambda=1.0, curriculum_updates=0, fixed_p_g=p_g, length_loss_factor=0.1, seed=1,
             max_update=1000)
     return named
