@@ -35,10 +35,11 @@ stage "4/9 teacher captions of the training images (beam 5): the distillation ta
 
 stage "5/9 SAIC k=$K fine-tuned from the teacher: p_g = t/T with T = $CURRICULUM_UPDATES of $SAIC_UPDATES updates, teacher captions"
 # (README "Training recipe": the paper's T = all updates and hybrid targets measured worse here)
+# (the last checkpoint is used: the validation loss is logged every 7th epoch and at the end only)
 [ -f "$RUNS/saic/checkpoint_last.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
     --criterion saic_loss --distillation sequence-level --curriculum-updates "$CURRICULUM_UPDATES" \
     --lr 2e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$SAIC_UPDATES" \
-    --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$RUNS/saic"
+    --validate-interval 7 --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$RUNS/saic"
 
 stage "6/9 fairseq-generate (SAIC 1/1) and saic-evaluate"
 [ -f "$RUNS/generate-saic.txt" ] || { fairseq-generate "$DATA" "${COMMON[@]}" --path "$RUNS/saic/checkpoint_last.pt" \

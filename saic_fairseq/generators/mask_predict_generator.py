@@ -92,10 +92,14 @@ class MaskPredictGenerator:
         length_lprobs[:, 0] = float("-inf")
         length_lprobs[:, self.max_len + 1 :] = float("-inf")
         beam = min(self.length_beam, length_lprobs.size(1) - 1)
-        lengths = length_lprobs.topk(beam, dim=-1).indices.view(-1)  # (B * beam,)
         bsz = length_lprobs.size(0)
-        rows = torch.arange(bsz, device=lengths.device).repeat_interleave(beam)
-        encoder_out = model.encoder.reorder_encoder_out(encoder_out, rows)
+        if beam == 1:  # one candidate per image: the rows are the images
+            lengths = length_lprobs.argmax(-1)
+            rows = torch.arange(bsz, device=lengths.device)
+        else:
+            lengths = length_lprobs.topk(beam, dim=-1).indices.view(-1)  # (B * beam,)
+            rows = torch.arange(bsz, device=lengths.device).repeat_interleave(beam)
+            encoder_out = model.encoder.reorder_encoder_out(encoder_out, rows)
         width = int(lengths.max())
         valid = torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
         tokens = torch.full(valid.shape, layout.mask, dtype=torch.long, device=lengths.device).masked_fill(~valid, pad)

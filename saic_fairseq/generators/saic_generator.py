@@ -139,10 +139,10 @@ class SAICGenerator:
             merged = self.merge(inputs, inputs, torch.zeros(inputs.shape, device=inputs.device), outline_scores,
                                 outline_lengths, scores)
             return (*merged, outline_lengths)
-        fill_tokens, fill_scores = mask_predict(
-            self.model.decoder, layout, self.forbidden, self.model.encoder.reorder_encoder_out(encoder_out, rows),
-            inputs, inputs.eq(layout.mask), 1 + self.fill_iterations,
-        )
+        if self.greedy is None:  # the greedy Outliner's rows are the images themselves
+            encoder_out = self.model.encoder.reorder_encoder_out(encoder_out, rows)
+        fill_tokens, fill_scores = mask_predict(self.model.decoder, layout, self.forbidden, encoder_out, inputs,
+                                                inputs.eq(layout.mask), 1 + self.fill_iterations)
         merged = self.merge(inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores)
         return (*merged, outline_lengths + 1 + self.fill_iterations)
 
@@ -159,17 +159,15 @@ class SAICGenerator:
             tokens (N, W') right-padded, positional scores (N, W'), lengths (N,), scores (N,).
         """
         layout, eos = self.layout, self.layout.eos
-        is_mask = filler_inputs.eq(layout.mask)
-        column = torch.arange(filler_inputs.size(1), device=filler_inputs.device)
-        group_first = torch.div(column, layout.k, rounding_mode="floor")
-        outline_part = outline_scores[:, group_first].masked_fill(filler_inputs.eq(layout.pad), 0.0)
-        tokens = torch.where(is_mask, fill_tokens, filler_inputs)
-        positional = torch.where(is_mask, fill_scores.to(outline_part), outline_part)
-        # the outline's </s> goes after its last group, with the Outliner's score for it
-        end = ((outline_lengths - 1) * layout.k)[:, None]
-        tokens = F.pad(tokens, (0, 1), value=layout.pad).scatter(1, end, eos)
-        positional = F.pad(positional, (0, 1)).scatter(1, end, outline_scores.gather(1, end // layout.k))
-        is_mask = F.pad(is_mask, (0, 1))
+        # one column more: the outline's </s> goes after its last group (column (m - 1) * k),
+        # where column // k picks the Outliner's score for it, as it does for every outline word
+        is_mask = F.pad(filler_inputs.eq(layout.mask), (0, 1))
+        outline = F.pad(filler_inputs, (0, 1), value=layout.pad).scatter(1, ((outline_lengths - 1) * layout.k)[:, None],
+                                                                         eos)
+        tokens = torch.where(is_mask, F.pad(fill_tokens, (0, 1)), outline)
+        group_of_column = layout.group_of_columns(outline.size(1), outline.device)
+        positional = torch.where(is_mask, F.pad(fill_scores, (0, 1)).to(outline_scores),
+                                 outline_scores[:, group_of_column])
         # cut at the first </s> (the Filler may end the caption inside a group)
         lengths = tokens.eq(eos).int().argmax(-1) + 1
         kept = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]
@@ -181,7 +179,9 @@ class SAICGenerator:
         filler_sum = positional.masked_fill(~filled, 0.0).sum(-1)
         n_out = outline_lengths.to(filler_sum)
         n_terms = n_out + filled.sum(-1).to(filler_sum)
-        if self.normalize_scores:
+        if self.normalize_scores and self.len_penalty == 1:
+            scores = (scores * n_out + filler_sum) / n_terms
+        elif self.normalize_scores:
             scores = scores * (n_out / n_terms) ** self.len_penalty + filler_sum / n_terms**self.len_penalty
         else:
             scores = scores + filler_sum

@@ -92,6 +92,14 @@ class OutlinerFillerLayout:
         out[inp.ne(self.mask)] = self.pad
         return inp, out
 
+    def group_of_columns(self, width, device=None):
+        """(width,) long: the group of each column of a contiguous layout, column // k (cached)."""
+        key = (width, str(device))
+        cache = self.__dict__.setdefault("_group_of_columns", {})
+        if key not in cache:
+            cache[key] = torch.div(torch.arange(width, device=device), self.k, rounding_mode="floor")
+        return cache[key]
+
     # ---- positions ----------------------------------------------------------------------
     def outliner_positions(self, length, device=None):
         """Sentence positions of ``length`` Outliner steps: 0, k, 2k, ..."""
