@@ -28,6 +28,7 @@ from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.cli import command, setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
 from saic_fairseq.cli.text_table import format_table
+from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS
 from saic_fairseq.studies.decoding_benchmark import (
     COLUMNS,
     MODES,
@@ -89,7 +90,7 @@ def main(argv=None):
     parser.add_argument("--no-quality", action="store_true", help="skip the COCO metrics")
     parser.add_argument("--keep-repeats", action="store_true", default=None,
                         help="saic, naic, ir-naic: keep parallel words equal to the word before (default: dropped)")
-    parser.add_argument("--outline-length", choices=["length-head", "eos"],
+    parser.add_argument("--outline-length", choices=OUTLINE_LENGTHS,
                         help="saic with --outline-beam 1: Outliner words from the length head (no </s> step) or "
                         "until its own </s>, the paper (default: the checkpoint's, else length-head)")
     parser.add_argument("--quality-images", type=int,

@@ -2,7 +2,7 @@
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
 from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedyGenerator, greedy_applies
 from saic_fairseq.generators.mask_predict_generator import MaskPredictGenerator
-from saic_fairseq.generators.saic_generator import SAICGenerator
+from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS, SAICGenerator
 from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 
 
@@ -32,7 +32,7 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     fill_iterations = task.cfg.fill_iterations if fill_iterations is None else fill_iterations
     if keep_repeats is None:  # checkpoints older than the option keep their task's default
         keep_repeats = bool(getattr(task.cfg, "keep_repeats", False))
-    outline_length = outline_length or getattr(task.cfg, "outline_length", "length-head")
+    outline_length = outline_length or getattr(task.cfg, "outline_length", OUTLINE_LENGTHS[0])
     d = task.target_dictionary
     max_len = task.cfg.max_target_positions
     opts = search_options(gen)

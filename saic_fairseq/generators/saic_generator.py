@@ -34,23 +34,24 @@ from saic_fairseq.generators.outliner_model import OutlinerModel
 from saic_fairseq.generators.repeat_removal import compact, repeats
 from saic_fairseq.modules.outliner_filler_layout import OutlinerFillerLayout, never_generated
 
+#: --outline-length choices, the default first: the greedy Outliner's word count from the length
+#: head, or the paper's Outliner that writes until its own </s>
+OUTLINE_LENGTHS = ("length-head", "eos")
+
 
 class SAICGenerator:
     """Outliner + Filler decoding of one ``saic_transformer`` model."""
 
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, outline_beam=1, fill_beam=1,
                  max_len=200, len_penalty=1.0, normalize_scores=True, fill_iterations=0, drop_repeats=False,
-                 outline_length="length-head", **search_kwargs):
+                 outline_length=OUTLINE_LENGTHS[0], **search_kwargs):
         if fill_beam > outline_beam:
             raise ValueError(f"--fill-beam ({fill_beam}) must not exceed --outline-beam ({outline_beam})")
         if fill_iterations < 0:
             raise ValueError(f"--fill-iterations must be >= 0, got {fill_iterations}")
         self.fill_iterations = fill_iterations
-        if outline_length not in ("length-head", "eos"):
-            raise ValueError(f"--outline-length must be length-head or eos, got {outline_length!r}")
-        self.outline_length = outline_length
-        # k = 1 stays exactly AIC (its Outliner is the AIC decoder, which ends with its own </s>)
-        self.counts_outline_words = outline_length == "length-head" and layout.k > 1
+        if outline_length not in OUTLINE_LENGTHS:
+            raise ValueError(f"--outline-length must be one of {', '.join(OUTLINE_LENGTHS)}, got {outline_length!r}")
         self.drop_repeats = drop_repeats
         self.model = model
         self.tgt_dict = tgt_dict
@@ -71,6 +72,9 @@ class SAICGenerator:
         else:
             self.search = AICSequenceGenerator([self.outliner], tgt_dict, layout.bog, beam_size=outline_beam,
                                                max_len_a=0, max_len_b=outline_len, **options)
+        # the greedy Outliner counts its words from the length head; k = 1 stays exactly AIC (its
+        # Outliner is the AIC decoder, which ends with its own </s>)
+        self.counts_outline_words = self.greedy is not None and outline_length == "length-head" and layout.k > 1
         self.forbidden = never_generated(tgt_dict, layout)
 
     @torch.no_grad()
@@ -162,8 +166,8 @@ class SAICGenerator:
         # one column more: the outline's </s> goes after its last group (column (m - 1) * k),
         # where column // k picks the Outliner's score for it, as it does for every outline word
         is_mask = F.pad(filler_inputs.eq(layout.mask), (0, 1))
-        outline = F.pad(filler_inputs, (0, 1), value=layout.pad).scatter(1, ((outline_lengths - 1) * layout.k)[:, None],
-                                                                         eos)
+        end = ((outline_lengths - 1) * layout.k)[:, None]
+        outline = F.pad(filler_inputs, (0, 1), value=layout.pad).scatter(1, end, eos)
         tokens = torch.where(is_mask, F.pad(fill_tokens, (0, 1)), outline)
         group_of_column = layout.group_of_columns(outline.size(1), outline.device)
         positional = torch.where(is_mask, F.pad(fill_scores, (0, 1)).to(outline_scores),

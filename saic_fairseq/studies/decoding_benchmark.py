@@ -215,7 +215,7 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
 
 def outline_from_length(generator):
     """True for a SAIC generator whose greedy Outliner takes its word count from the length head."""
-    return getattr(generator, "greedy", None) is not None and generator.counts_outline_words
+    return getattr(generator, "counts_outline_words", False)
 
 
 def summarise(mode, seconds, bare, calls, captions, count, group_size, iterations, from_length=False):

@@ -25,11 +25,12 @@ from saic_fairseq.data.image_caption_dataset import ImageCaptionDataset
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.evaluation.generate_output import first_line_of_each_image
 from saic_fairseq.features.feature_store import FeatureStore
+from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS
 
 logger = logging.getLogger(__name__)
 
 DECODING_MODES = ChoiceEnum(["aic", "saic", "naic", "ir-naic"])
-OUTLINE_LENGTHS = ChoiceEnum(["length-head", "eos"])
+OUTLINE_LENGTH_CHOICES = ChoiceEnum(list(OUTLINE_LENGTHS))
 MASK, BOG = "<mask>", "<bog>"
 
 
@@ -56,8 +57,8 @@ class SAICCaptioningConfig(FairseqDataclass):
         default=0, metadata={"help": "saic: extra Filler passes that re-mask and re-predict the least confident "
                              "filled words, outline words fixed (0: the paper's SAIC)"}
     )
-    outline_length: OUTLINE_LENGTHS = field(
-        default="length-head", metadata={"help": "saic with --outline-beam 1: length-head = the Outliner writes "
+    outline_length: OUTLINE_LENGTH_CHOICES = field(
+        default=OUTLINE_LENGTHS[0], metadata={"help": "saic with --outline-beam 1: length-head = the Outliner writes "
                                          "ceil(N/k) words, N the length head's caption length, and makes no </s> step "
                                          "(an earlier </s> still ends it); eos = it writes until its own </s> (the "
                                          "paper). A beam-searched outline always ends with its own </s>"}
