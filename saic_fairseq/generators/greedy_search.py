@@ -78,21 +78,22 @@ class GreedySearch:
         enc = encoder_out["encoder_out"][0]
         bsz, device = enc.size(1), enc.device
         steps = self.max_len + 1
+        count_steps = ()
         if word_counts is not None:
             word_counts = word_counts.clamp(max=self.max_len)
-            steps = min(steps, int(word_counts.max()) + 1)
+            count_steps = set(word_counts.tolist())  # the steps at which some row reaches its count
+            steps = min(steps, max(count_steps) + 1)
         bias, bias_before_min_len = self._biases(device)
         words, positional = [], []
         word = torch.full((bsz,), self.bos, dtype=torch.long, device=device)
-        lengths = torch.full((bsz,), steps, dtype=torch.long, device=device)
         finished = torch.zeros(bsz, dtype=torch.bool, device=device)
+        n_finished = 0
         all_positions = self.positions(steps, device)
         incremental_state = {}
         for step in range(steps):
             if word_counts is not None and step == steps - 1:  # every open row has reached its count
                 words.append(torch.where(finished, self.pad, self.eos))
                 positional.append(torch.zeros(bsz, device=device))
-                lengths = torch.where(finished, lengths, step + 1)
                 break
             # with a cache the decoder reads only the newest token and its position
             logits, _ = self.decoder(word[:, None], encoder_out, incremental_state=incremental_state,
@@ -106,17 +107,19 @@ class GreedySearch:
                 score = lprobs[:, self.eos]
             else:
                 score, word = lprobs.max(dim=-1)
-            if word_counts is not None:  # rows that reach their count end here, </s> scored 0
+            if step in count_steps:  # rows that reach their count end here, </s> scored 0
                 counted = word_counts.eq(step)
                 word, score = word.masked_fill(counted, self.eos), score.masked_fill(counted, 0.0)
-            words.append(word.masked_fill(finished, self.pad))
-            positional.append(score.masked_fill(finished, 0.0))
-            ended = words[-1].eq(self.eos)
-            lengths = torch.where(ended, step + 1, lengths)
-            finished |= ended
-            if bool(finished.all()):  # the one host synchronisation of a step: stop when all have ended
+            if n_finished:  # rows that have ended are padded
+                word, score = word.masked_fill(finished, self.pad), score.masked_fill(finished, 0.0)
+            words.append(word)
+            positional.append(score)
+            finished |= word.eq(self.eos)
+            n_finished = int(finished.sum())  # the one host synchronisation of a step
+            if n_finished == bsz:
                 break
         tokens, positional = torch.stack(words, 1), torch.stack(positional, 1)
+        lengths = tokens.ne(self.pad).sum(-1)  # every row ends in exactly one </s>, then padding
         scores = positional.sum(-1)
         if self.normalize_scores:
             scores = scores / lengths.to(scores) ** self.len_penalty

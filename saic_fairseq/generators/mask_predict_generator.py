@@ -14,13 +14,13 @@ from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerF
 
 
 @torch.no_grad()
-def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iterations):
+def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iterations, masked=None):
     """Fill the ``<mask>``s of ``tokens`` and refine them (Ghazvininejad et al. 2019).
 
     Args:
         decoder: the SAIC decoder (bidirectional layout, positions 0, 1, 2, ...).
         layout: the OutlinerFillerLayout (its ``<mask>`` index).
-        forbidden: indices never predicted.
+        forbidden: indices never predicted (a list, or a long tensor on the tokens' device).
         encoder_out: the encoder's output for the B rows.
         tokens: (B, T) words with ``<mask>`` where a word is to be predicted, padding past
             each row's length.
@@ -28,6 +28,7 @@ def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iter
             ``<mask>`` positions of the input; words outside it never change).
         iterations: I; iteration t > 1 re-masks the n = |maskable| * (I - t) / I least
             confident maskable words and predicts them again.
+        masked: optional (B, T) bool, ``tokens.eq(<mask>)`` when the caller has it already.
     Returns:
         (tokens, scores): (B, T) filled tokens and the log-probability of each predicted
         word (0 where the input word was kept).
@@ -44,11 +45,10 @@ def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iter
                 inputs.masked_scatter(where, best_words))
 
     forbidden = torch.as_tensor(forbidden, dtype=torch.long, device=tokens.device)
-    masked = tokens.eq(layout.mask)
-    new_scores, predicted = predict(tokens, masked)
-    tokens = torch.where(masked, predicted, tokens)
-    scores = new_scores.masked_fill(~masked, 0.0)
-    count = maskable.sum(-1).float()
+    # the first pass predicts every <mask>; the input words stay, scored 0
+    scores, tokens = predict(tokens, tokens.eq(layout.mask) if masked is None else masked)
+    if iterations > 1:
+        count = maskable.sum(-1).float()
     for step in range(1, iterations):
         n_mask = (count * (iterations - step) / iterations).long()
         rank = scores.masked_fill(~maskable, float("inf")).argsort(dim=-1).argsort(dim=-1)
@@ -75,12 +75,13 @@ class MaskPredictGenerator:
             raise ValueError(f"--iterations must be >= 1, got {iterations}")
         self.model, self.tgt_dict, self.layout = model, tgt_dict, layout
         self.eos = layout.eos  # fairseq-generate strips it from printed hypotheses
-        self.forbidden = list(forbidden) + [layout.eos]  # the length is given: no </s> inside
+        self.forbidden = torch.tensor(list(forbidden) + [layout.eos])  # the length is given: no </s> inside
         self.iterations, self.length_beam, self.max_len = iterations, length_beam, max_len
         self.drop_repeats = drop_repeats
 
     def mask_predict(self, encoder_out, tokens, maskable, iterations):
         """:func:`mask_predict` with this generator's decoder and forbidden words."""
+        self.forbidden = self.forbidden.to(tokens.device)
         return mask_predict(self.model.decoder, self.layout, self.forbidden, encoder_out, tokens, maskable,
                             iterations)
 
@@ -88,16 +89,15 @@ class MaskPredictGenerator:
     def generate(self, models, sample, **kwargs):
         model, layout, pad = self.model, self.layout, self.tgt_dict.pad()
         encoder_out = model.encoder.forward_torchscript(sample["net_input"])
-        length_lprobs = torch.log_softmax(model.decoder.length_logits(encoder_out).float(), dim=-1)
-        length_lprobs[:, 0] = float("-inf")
-        length_lprobs[:, self.max_len + 1 :] = float("-inf")
-        beam = min(self.length_beam, length_lprobs.size(1) - 1)
-        bsz = length_lprobs.size(0)
+        # lengths 1 .. max_len, ranked by the length head (its logits rank them as its log-probs do)
+        length_logits = model.decoder.length_logits(encoder_out)[:, 1 : self.max_len + 1]
+        beam = min(self.length_beam, length_logits.size(1))
+        bsz = length_logits.size(0)
         if beam == 1:  # one candidate per image: the rows are the images
-            lengths = length_lprobs.argmax(-1)
+            lengths = length_logits.argmax(-1) + 1
             rows = torch.arange(bsz, device=lengths.device)
         else:
-            lengths = length_lprobs.topk(beam, dim=-1).indices.view(-1)  # (B * beam,)
+            lengths = length_logits.topk(beam, dim=-1).indices.view(-1) + 1  # (B * beam,)
             rows = torch.arange(bsz, device=lengths.device).repeat_interleave(beam)
             encoder_out = model.encoder.reorder_encoder_out(encoder_out, rows)
         width = int(lengths.max())

@@ -75,7 +75,7 @@ class SAICGenerator:
         # the greedy Outliner counts its words from the length head; k = 1 stays exactly AIC (its
         # Outliner is the AIC decoder, which ends with its own </s>)
         self.counts_outline_words = self.greedy is not None and outline_length == "length-head" and layout.k > 1
-        self.forbidden = never_generated(tgt_dict, layout)
+        self.forbidden = torch.tensor(never_generated(tgt_dict, layout))
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):
@@ -139,18 +139,20 @@ class SAICGenerator:
         """
         layout = self.layout
         inputs = layout.filler_inputs(outlines, outline_lengths)  # (N, W)
-        if not bool(inputs.eq(layout.mask).any()):  # k = 1, or only empty outlines: nothing to fill
+        masked = inputs.eq(layout.mask)
+        if not bool(masked.any()):  # k = 1, or only empty outlines: nothing to fill
             merged = self.merge(inputs, inputs, torch.zeros(inputs.shape, device=inputs.device), outline_scores,
                                 outline_lengths, scores)
             return (*merged, outline_lengths)
         if self.greedy is None:  # the greedy Outliner's rows are the images themselves
             encoder_out = self.model.encoder.reorder_encoder_out(encoder_out, rows)
+        self.forbidden = self.forbidden.to(inputs.device)
         fill_tokens, fill_scores = mask_predict(self.model.decoder, layout, self.forbidden, encoder_out, inputs,
-                                                inputs.eq(layout.mask), 1 + self.fill_iterations)
-        merged = self.merge(inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores)
+                                                masked, 1 + self.fill_iterations, masked)
+        merged = self.merge(inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores, masked)
         return (*merged, outline_lengths + 1 + self.fill_iterations)
 
-    def merge(self, filler_inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores):
+    def merge(self, filler_inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores, masked=None):
         """Outlines + the Filler's words -> captions cut at the first ``</s>``, scored by eq. 10.
 
         Args:
@@ -159,13 +161,14 @@ class SAICGenerator:
                 (read at the ``<mask>`` positions only).
             outline_scores: (N, m) positional scores of the outlines (their ``</s>`` last);
             outline_lengths: (N,); scores: (N,) the outlines' search scores.
+            masked: optional (N, W) ``filler_inputs.eq(<mask>)`` when the caller has it.
         Returns:
             tokens (N, W') right-padded, positional scores (N, W'), lengths (N,), scores (N,).
         """
         layout, eos = self.layout, self.layout.eos
         # one column more: the outline's </s> goes after its last group (column (m - 1) * k),
         # where column // k picks the Outliner's score for it, as it does for every outline word
-        is_mask = F.pad(filler_inputs.eq(layout.mask), (0, 1))
+        is_mask = F.pad(filler_inputs.eq(layout.mask) if masked is None else masked, (0, 1))
         end = ((outline_lengths - 1) * layout.k)[:, None]
         outline = F.pad(filler_inputs, (0, 1), value=layout.pad).scatter(1, end, eos)
         tokens = torch.where(is_mask, F.pad(fill_tokens, (0, 1)), outline)
@@ -174,9 +177,9 @@ class SAICGenerator:
                                  outline_scores[:, group_of_column])
         # cut at the first </s> (the Filler may end the caption inside a group)
         lengths = tokens.eq(eos).int().argmax(-1) + 1
-        kept = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]
-        tokens, positional = tokens.masked_fill(~kept, layout.pad), positional.masked_fill(~kept, 0.0)
-        filled = is_mask & kept
+        cut = torch.arange(tokens.size(1), device=tokens.device)[None, :] >= lengths[:, None]
+        tokens, positional = tokens.masked_fill(cut, layout.pad), positional.masked_fill(cut, 0.0)
+        filled = is_mask.masked_fill(cut, False)
         if self.drop_repeats:  # a filled word equal to the word before it (repeat_removal.py)
             dropped = repeats(tokens, filled)
             filled = filled & ~dropped

@@ -94,10 +94,15 @@ class OutlinerFillerLayout:
 
     def group_of_columns(self, width, device=None):
         """(width,) long: the group of each column of a contiguous layout, column // k (cached)."""
+        return self._columns(width, device)[0]
+
+    def _columns(self, width, device):
+        """(group of each column: column // k, whether it is a Filler column: column % k != 0), cached."""
         key = (width, str(device))
-        cache = self.__dict__.setdefault("_group_of_columns", {})
+        cache = self.__dict__.setdefault("_column_cache", {})
         if key not in cache:
-            cache[key] = torch.div(torch.arange(width, device=device), self.k, rounding_mode="floor")
+            column = torch.arange(width, device=device)
+            cache[key] = (torch.div(column, self.k, rounding_mode="floor"), column % self.k != 0)
         return cache[key]
 
     # ---- positions ----------------------------------------------------------------------
@@ -157,8 +162,8 @@ class OutlinerFillerLayout:
         right-padded (the batched :meth:`filler_input`)."""
         k = self.k
         width = k * max(outlines.size(1) - 1, 1)
-        column = torch.arange(width, device=outlines.device)
-        inputs = outlines[:, column // k].masked_fill((column % k != 0)[None, :], self.mask)
+        group, filled = self._columns(width, outlines.device)
+        inputs = outlines[:, group].masked_fill(filled, self.mask)
         return inputs.masked_fill(self._beyond((outline_lengths - 1) * k, width), self.pad)
 
     def _outlines(self, targets, lengths):
