@@ -31,6 +31,7 @@ class SAICCaptioner:
     def __init__(self, task, model, device="cpu"):
         self.task, self.model, self.device = task, model, torch.device(device)
         self._extractor = None
+        self._generators = {}  # decoding options -> generator, built once (they hold the model, not copies)
         self.saved_task = {"data": None, "features": None}
 
     def to(self, device):
@@ -160,9 +161,11 @@ class SAICCaptioner:
         log-probability). N is at most the candidates the mode keeps: ``beam`` (aic),
         ``fill_beam`` (saic), 1 (naic, ir-naic).
         """
-        generator = build_caption_generator(self.task, [self.model], argparse.Namespace(beam=beam), decoding,
-                                            outline_beam, fill_beam, iterations, fill_iterations, keep_repeats,
-                                            outline_length)
+        options = (decoding, outline_beam, fill_beam, iterations, fill_iterations, keep_repeats, outline_length)
+        if (beam, options) not in self._generators:
+            self._generators[beam, options] = build_caption_generator(self.task, [self.model],
+                                                                      argparse.Namespace(beam=beam), *options)
+        generator = self._generators[beam, options]
         dictionary = self.task.target_dictionary
         captions = []
         for start in range(0, len(features), batch_size):

@@ -84,6 +84,12 @@ def test_hub_api_gives_the_same_captions_as_the_command(own_model, photo_folder)
     cli = fairseq_cli("saic-caption", "--path", checkpoint, photo_folder / "coffee.png", "--decoding", "aic",
                       "--beam", "2")
     assert cli.stdout.strip().split("\t")[1] == ours[0]
+    # one generator per set of options, built on first use and reused: modes interleaved give the same captions
+    photos = [str(photo_folder / "coffee.png"), str(photo_folder / "rocket.png")]
+    first = [captioner.caption(photos, decoding="saic", outline_beam=b, fill_beam=1) for b in (1, 3)]
+    assert captioner.caption(photos[:1], decoding="aic", beam=2) == ours
+    assert [captioner.caption(photos, decoding="saic", outline_beam=b, fill_beam=1) for b in (1, 3)] == first
+    assert len(captioner._generators) == 3
 
 
 def test_photo_with_a_model_of_other_features(checkpoints, photo_folder):
