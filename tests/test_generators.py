@@ -73,8 +73,9 @@ def test_fill_merges_outline_and_filler_and_cuts_at_first_eos(k3):
     filler_input = lay.filler_input(torch.tensor([a, d]))[None]  # a M M d M M
     fill_tokens = torch.tensor([[99, 11, eos, 99, 12, 12]])  # </s> inside the first group
     fill_scores = torch.tensor([[-9.0, -0.5, -0.25, -9.0, -7.0, -7.0]])
-    tokens, positional, lengths, scores = generator.merge(filler_input, fill_tokens, fill_scores, outline_scores,
-                                                          torch.tensor([3]), torch.tensor([-6.0 / 3]))
+    tokens, positional, lengths, scores = generator.merge(filler_input, filler_input.eq(lay.mask), fill_tokens,
+                                                          fill_scores, outline_scores, torch.tensor([3]),
+                                                          torch.tensor([-6.0 / 3]))
     n = int(lengths[0])
     assert tokens[0, :n].tolist() == [a, 11, eos]
     assert positional[0, :n].tolist() == [-1.0, -0.5, -0.25]
@@ -178,8 +179,8 @@ def test_fill_iterations_0_is_one_filler_pass_and_refinement_keeps_the_outline(k
     lprobs = torch.log_softmax(logits.float(), -1)
     lprobs[..., [task.target_dictionary.pad(), lay.bog, lay.mask]] = float("-inf")
     fill_scores, fill_tokens = lprobs.max(-1)
-    tokens, _, lengths, by_hand = one_pass.merge(inputs, fill_tokens, fill_scores, outline_scores, outline_lengths,
-                                                 scores)
+    tokens, _, lengths, by_hand = one_pass.merge(inputs, inputs.eq(lay.mask), fill_tokens, fill_scores,
+                                                 outline_scores, outline_lengths, scores)
     got = one_pass.generate([model], sample)
     for row, hypos in enumerate(got):
         assert hypos[0]["tokens"].tolist() == tokens[row, : int(lengths[row])].tolist()

@@ -141,34 +141,34 @@ class SAICGenerator:
         inputs = layout.filler_inputs(outlines, outline_lengths)  # (N, W)
         masked = inputs.eq(layout.mask)
         if not bool(masked.any()):  # k = 1, or only empty outlines: nothing to fill
-            merged = self.merge(inputs, inputs, torch.zeros(inputs.shape, device=inputs.device), outline_scores,
-                                outline_lengths, scores)
+            merged = self.merge(inputs, masked, inputs, torch.zeros(inputs.shape, device=inputs.device),
+                                outline_scores, outline_lengths, scores)
             return (*merged, outline_lengths)
         if self.greedy is None:  # the greedy Outliner's rows are the images themselves
             encoder_out = self.model.encoder.reorder_encoder_out(encoder_out, rows)
         self.forbidden = self.forbidden.to(inputs.device)
         fill_tokens, fill_scores = mask_predict(self.model.decoder, layout, self.forbidden, encoder_out, inputs,
                                                 masked, 1 + self.fill_iterations, masked)
-        merged = self.merge(inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores, masked)
+        merged = self.merge(inputs, masked, fill_tokens, fill_scores, outline_scores, outline_lengths, scores)
         return (*merged, outline_lengths + 1 + self.fill_iterations)
 
-    def merge(self, filler_inputs, fill_tokens, fill_scores, outline_scores, outline_lengths, scores, masked=None):
+    def merge(self, filler_inputs, masked, fill_tokens, fill_scores, outline_scores, outline_lengths, scores):
         """Outlines + the Filler's words -> captions cut at the first ``</s>``, scored by eq. 10.
 
         Args:
-            filler_inputs: (N, W) the Filler's inputs (outline words and ``<mask>``s, padded).
+            filler_inputs: (N, W) the Filler's inputs (outline words and ``<mask>``s, padded);
+            masked: (N, W) bool, ``filler_inputs.eq(<mask>)``.
             fill_tokens, fill_scores: (N, W) the Filler's word and log-probability per position
                 (read at the ``<mask>`` positions only).
             outline_scores: (N, m) positional scores of the outlines (their ``</s>`` last);
             outline_lengths: (N,); scores: (N,) the outlines' search scores.
-            masked: optional (N, W) ``filler_inputs.eq(<mask>)`` when the caller has it.
         Returns:
             tokens (N, W') right-padded, positional scores (N, W'), lengths (N,), scores (N,).
         """
         layout, eos = self.layout, self.layout.eos
         # one column more: the outline's </s> goes after its last group (column (m - 1) * k),
         # where column // k picks the Outliner's score for it, as it does for every outline word
-        is_mask = F.pad(filler_inputs.eq(layout.mask) if masked is None else masked, (0, 1))
+        is_mask = F.pad(masked, (0, 1))
         end = ((outline_lengths - 1) * layout.k)[:, None]
         outline = F.pad(filler_inputs, (0, 1), value=layout.pad).scatter(1, end, eos)
         tokens = torch.where(is_mask, F.pad(fill_tokens, (0, 1)), outline)
