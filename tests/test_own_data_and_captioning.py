@@ -57,7 +57,7 @@ def test_own_data_splits_and_features(own_model):
     ids = {split: set((data / f"{split}.ids").read_text().split()) for split in ("train", "valid", "test")}
     assert sum(map(len, ids.values())) == 8 and all(ids.values())
     store = FeatureStore(data / "features.h5")
-    assert store.dim == 1280 and store.features(1).shape == (49, 1280)
+    assert store.dim == 1280 and store.features(1).shape == (81, 1280)  # EfficientNet-Lite2's 9 x 9 grid
     refs = json.loads((data / "test.refs.json").read_text())
     name_of = {v: k for k, v in mapping.items()}
     assert all(refs[i] == PHOTOS[name_of[i]] for i in refs)
@@ -95,7 +95,29 @@ def test_hub_api_gives_the_same_captions_as_the_command(own_model, photo_folder)
 def test_photo_with_a_model_of_other_features(checkpoints, photo_folder):
     result = fairseq_cli("saic-caption", "--path", checkpoints[1], photo_folder / "chelsea.png", check=False)
     assert result.returncode == 2
-    assert "reads features of width 16, but images give 1280-wide" in result.stderr
+    assert "reads features of width 16 that no image backbone made" in result.stderr
+
+
+def test_the_model_captions_through_its_own_backbone_and_refuses_another(own_model, photo_folder, tmp_path):
+    data, checkpoint = own_model
+    from saic_fairseq.hub import SAICCaptioner
+
+    captioner = SAICCaptioner.from_pretrained(checkpoint)
+    assert captioner.backbone.name == "efficientnet-lite2" and captioner.backbone.image_size == 260
+    same = fairseq_cli("saic-caption", "--path", checkpoint, photo_folder / "coffee.png", "--backbone",
+                       "efficientnet-lite2")
+    assert same.stdout.split("\t")[1].strip() == captioner.caption([str(photo_folder / "coffee.png")])[0]
+    other = fairseq_cli("saic-caption", "--path", checkpoint, photo_folder / "coffee.png", "--backbone",
+                        "efficientnet-lite0", check=False)
+    assert other.returncode == 2
+    assert "trained on efficientnet-lite2 features, not efficientnet-lite0" in other.stderr
+    lite0 = tmp_path / "lite0.h5"
+    fairseq_cli("python", "-m", "preprocess.extract_grid_features", photo_folder, "--assign-ids", "--out", lite0,
+                "--backbone", "efficientnet-lite0")
+    refused = fairseq_cli("saic-caption", "--path", checkpoint, "--features", lite0, check=False)
+    assert refused.returncode == 2
+    expected = f"{lite0}: features of efficientnet-lite0, but this model was trained on efficientnet-lite2"
+    assert expected in refused.stderr
 
 
 @pytest.mark.parametrize("case, expected", [

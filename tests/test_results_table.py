@@ -2,7 +2,7 @@
 import json
 
 from conftest import run_script
-from saic_fairseq.studies.results_table import results_rows, target_rows
+from saic_fairseq.studies.results_table import TARGETS_FLICKR8K, baseline_rows, results_rows, target_rows
 
 
 def row(mode, cider, x_b5, x_b1, overhead, captions_per_s=None):
@@ -53,8 +53,36 @@ def test_saic_results_writes_the_markdown_and_names_a_bad_file(tmp_path):
     assert result.returncode == 0, result.stderr
     written = (tmp_path / "results.md").read_text()
     assert written == result.stdout
-    assert "| SAIC 1/1 CIDEr - AIC b5 CIDEr >= -3 | -2.50 | yes |" in written
+    assert "| SAIC 1/1 CIDEr - AIC b5 CIDEr >= -3 | -2.50 | yes |" in " ".join(written.split())
     (tmp_path / "bad.json").write_text("[1, 2]")
     bad = run_script("saic_fairseq.cli.results", "--latency", tmp_path / "bad.json")
     expected = f"error: {tmp_path / 'bad.json'}: not a saic-benchmark --json file (no \"rows\" list)"
     assert bad.returncode == 2 and bad.stderr.strip() == expected
+
+
+def test_flickr8k_targets_count_the_fairly_trained_ir_naic_and_only_up_to_five_passes():
+    fair = baseline_rows({"rows": [row("IR-NAIC I=5", 75.0, None, None, None),
+                                   row("IR-NAIC I=10", 79.0, None, None, None)]})
+    assert [r["mode"] for r in fair] == ["IR-NAIC I=5 (CMLM-trained)", "IR-NAIC I=10 (CMLM-trained)"]
+    met = {r["target"]: (r["measured"], r["met"]) for r in target_rows(LATENCY, THROUGHPUT, TARGETS_FLICKR8K, fair)}
+    assert met == {
+        "AIC b5 BLEU-4 >= 21.3": (20.0, "no"),
+        "AIC b5 METEOR >= 20.3": (19.0, "no"),
+        "SAIC 1/1 CIDEr - AIC b5 CIDEr >= -2": (-2.5, "no"),
+        "SAIC 5/5 CIDEr - AIC b5 CIDEr >= -1": (-3.0, "no"),
+        # against the fair I=5 (75.0), not I=10, which makes more than 5 passes
+        "SAIC 1/1 CIDEr - best IR-NAIC (I <= 5, either model) CIDEr >= 3": (2.5, "no"),
+        "SAIC 1/1 speed-up over AIC b5, batch 1 >= 3.5": (3.6, "yes"),
+    }
+
+
+def test_saic_results_prints_the_baseline_and_the_published_figures(tmp_path):
+    (tmp_path / "b1.json").write_text(json.dumps(LATENCY))
+    (tmp_path / "fair.json").write_text(json.dumps({"rows": [row("IR-NAIC I=5", 75.0, None, None, None)]}))
+    result = run_script("saic_fairseq.cli.results", "--latency", tmp_path / "b1.json", "--baseline",
+                        tmp_path / "fair.json", "--targets", "flickr8k")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "| IR-NAIC I=5 (CMLM-trained) | 20.00 | 19.00 | 45.00 | 75.00 | - |" in text
+    assert "| Show, Attend and Tell, hard (published) | 21.30 | 20.30 | - |" in text
+    assert "| SAIC 1/1 CIDEr - best IR-NAIC (I <= 5, either model) CIDEr >= 3 | 2.50 | no |" in text

@@ -9,15 +9,21 @@ set -euo pipefail
 DATA=${DATA:-data/proxy}
 RUNS=${RUNS:-runs/proxy}
 UPDATES=${UPDATES:-1000}
+ARCH=${ARCH:-saic_small}
+LR=${LR:-2e-3}
+MAX_TOKENS=${MAX_TOKENS:-4000}
+DROPOUT_ARGS=()
+[ -z "${DROPOUT:-}" ] || DROPOUT_ARGS=(--dropout "$DROPOUT")
 OUT="$RUNS/irnaic"
 COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5")
 mkdir -p "$OUT"
 [ -f "$OUT/DONE" ] || {
-  fairseq-train "$DATA" "${COMMON[@]}" --arch saic_small --optimizer adam --adam-betas "(0.9,0.98)" \
-      --max-tokens 4000 --num-workers 0 --no-epoch-checkpoints --log-interval 50 --log-format simple \
+  fairseq-train "$DATA" "${COMMON[@]}" --arch "$ARCH" "${DROPOUT_ARGS[@]}" --optimizer adam --adam-betas "(0.9,0.98)" \
+      --max-tokens "$MAX_TOKENS" --num-workers 0 --no-epoch-checkpoints --log-interval 50 --log-format simple \
       --criterion saic_loss --distillation sequence-level --fixed-p-g 0 --naic-masking cmlm \
-      --lr 2e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$UPDATES" \
-      --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$OUT" > "$OUT/train.log" 2>&1
+      --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$UPDATES" \
+      --validate-interval 1000 --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$OUT" \
+      > "$OUT/train.log" 2>&1
   touch "$OUT/DONE"
 }
 [ -f "$OUT/quality.json" ] || saic-benchmark --data "$DATA" --path "$OUT/checkpoint_last.pt" --images 1000 \

@@ -28,3 +28,12 @@ def command(main):
             return 2
 
     return wrapped
+
+
+def format_table(rows, columns, markdown=False):
+    """``rows`` (dicts) under ``columns`` as tabulate writes them: a GitHub Markdown table or a
+    plain-text one, numbers right-aligned with two decimals, a missing value as ``-``."""
+    from tabulate import tabulate
+
+    return tabulate([[row.get(c) for c in columns] for row in rows], headers=columns, floatfmt=".2f",
+                    tablefmt="github" if markdown else "simple", missingval="-")

@@ -25,9 +25,8 @@ from fairseq import utils
 from tqdm import tqdm
 
 from saic_fairseq.atomic_write import atomic_open
-from saic_fairseq.cli import command, setup_logging
+from saic_fairseq.cli import command, format_table, setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
-from saic_fairseq.cli.text_table import format_table
 from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS
 from saic_fairseq.studies.decoding_benchmark import (
     COLUMNS,

@@ -1,5 +1,6 @@
 """saic-caption: captions of image files, of the images of a data split, or of an HDF5 feature file.
 
+    saic-caption photo.jpg
     saic-caption --path runs/grid/saic photos/ more/*.jpg one.png
     saic-caption --path runs/grid/saic photos/ --nbest 3 --decoding aic --beam 5
     saic-caption --path runs/proxy/saic/checkpoint_last.pt --split test --format coco --output results.json
@@ -16,8 +17,9 @@ per image. jsonl: one JSON object per image. coco: the COCO evaluation server's 
 file names), else from the number a file name ends with (COCO_val2014_000000391895.jpg),
 and are the split's image ids with --split or --features. saic-evaluate reads all three.
 
-Images use the EfficientNet-Lite0 grid features of preprocess.extract_grid_features, so they
-suit a model trained on those; --split and --features caption any model.
+Without --path, the model that ships with the package captions (SAIC trained on Flickr8k).
+Images go through the backbone recorded in the model (preprocess.extract_grid_features made
+its training features); --split and --features caption any model. Captions never contain <unk>.
 """
 import argparse
 import contextlib
@@ -32,7 +34,10 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="saic-caption", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", help="image files, folders or glob patterns")
-    parser.add_argument("--path", required=True, help="checkpoint file (or a directory with checkpoint_best.pt)")
+    parser.add_argument("--path", help="checkpoint file (or a directory with checkpoint_best.pt); default: the "
+                        "model that ships with the package (SAIC trained on Flickr8k)")
+    parser.add_argument("--backbone", help="the image backbone to expect (default: the one recorded in the model; "
+                        "another is refused, naming both)")
     source = parser.add_argument_group("other inputs (instead of images)")
     source.add_argument("--split", help="caption every image of this split of --data (its .ids file)")
     source.add_argument("--data", help="data directory of --split (default: the one saved in the checkpoint); for "
@@ -96,15 +101,14 @@ def main(argv=None):
         image_ids = image_ids_of_files(paths, image_ids_by_file_name(args.annotations) if args.annotations else None)
     captioner = SAICCaptioner.from_pretrained(args.path, data=args.data, device=args.device, **overrides)
     if args.images:
+        captioner.check_image_features(args.backbone)
         stream = captioner.caption_files(paths, skip_unreadable=not args.strict, **options)
         count = len(paths)
     else:
-        from saic_fairseq.features.feature_store import FeatureStore
-
         if args.split:
             store, ids = captioner.split_images(args.split, args.data, args.features)
         else:
-            store = FeatureStore(args.features, expected_dim=captioner.feature_dim)
+            store = captioner.open_features(args.features)
             ids = args.image_ids or sorted(store.image_ids())
         stream = ((str(i), result, None) for i, result in captioner.caption_stored(store, ids, **options))
         image_ids, count = {str(i): i for i in ids}, len(ids)

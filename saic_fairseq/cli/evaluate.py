@@ -14,8 +14,7 @@ import json
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
-from saic_fairseq.cli import command, setup_logging
-from saic_fairseq.cli.text_table import format_table
+from saic_fairseq.cli import command, format_table, setup_logging
 from saic_fairseq.evaluation.coco_metrics import METRICS
 from saic_fairseq.evaluation.generate_output import score_caption_file
 

@@ -16,9 +16,8 @@ import json
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
-from saic_fairseq.cli import command, setup_logging
+from saic_fairseq.cli import command, format_table, setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
-from saic_fairseq.cli.text_table import markdown_table
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.studies.caption_masking import METHODS
 from saic_fairseq.studies.masking_study import RATES, run_study
@@ -33,9 +32,9 @@ def markdown(result, title):
         f"unmasked teacher captions: BLEU-4 {result['teacher']['BLEU-4']:.2f}, CIDEr-D "
         f"{result['teacher']['CIDEr']:.2f}. The paper's Fig. 2 is a plot without printed values: "
         "its shape is Group > Random > Head, Tail.",
-        markdown_table(fig2, ["method"] + [f"p={rate}" for rate in rates]),
+        format_table(fig2, ["method"] + [f"p={rate}" for rate in rates], markdown=True),
         "### Table 1: Group masking at p = 0.7, beam M and iterations I",
-        markdown_table(result["table1"], ["M", "I", "BLEU-4", "CIDEr", "paper BLEU-4", "paper CIDEr"]),
+        format_table(result["table1"], ["M", "I", "BLEU-4", "CIDEr", "paper BLEU-4", "paper CIDEr"], markdown=True),
     ]) + "\n"
 
 

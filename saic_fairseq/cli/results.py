@@ -13,10 +13,17 @@ import json
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
-from saic_fairseq.cli import command
-from saic_fairseq.cli.text_table import markdown_table
+from saic_fairseq.cli import command, format_table
 from saic_fairseq.errors import SAICInputError
-from saic_fairseq.studies.results_table import COLUMNS, results_rows, target_rows
+from saic_fairseq.studies.results_table import (
+    COLUMNS,
+    PUBLISHED_FLICKR8K,
+    TARGET_SETS,
+    baseline_rows,
+    quality_only,
+    results_rows,
+    target_rows,
+)
 
 
 def read_benchmark(path):
@@ -36,14 +43,23 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency", required=True, help="saic-benchmark --json of the batch-1 run (with quality)")
     parser.add_argument("--throughput", help="saic-benchmark --json of the batch-50 run")
+    parser.add_argument("--baseline", help="saic-benchmark --json of the fairly trained IR-NAIC checkpoint "
+                        "(quality rows; the IR-NAIC targets compare with them too)")
+    parser.add_argument("--targets", default="proxy", choices=sorted(TARGET_SETS),
+                        help="which targets: the text proxy's, or Flickr8k's (with its published figures)")
     parser.add_argument("--out", help="write the Markdown here")
     args = parser.parse_args(argv)
     latency = read_benchmark(args.latency)
     throughput = read_benchmark(args.throughput) if args.throughput else None
+    baseline = baseline_rows(read_benchmark(args.baseline)) if args.baseline else []
+    rows = results_rows(latency, throughput) + quality_only(baseline)
+    if args.targets == "flickr8k":
+        rows += PUBLISHED_FLICKR8K
     text = "\n\n".join([
         latency.get("title", args.latency) + (f"\n{throughput.get('title', '')}" if throughput else ""),
-        markdown_table(results_rows(latency, throughput), ["mode", *COLUMNS]),
-        markdown_table(target_rows(latency, throughput), ["target", "measured", "met"]),
+        format_table(rows, ["mode", *COLUMNS], markdown=True),
+        format_table(target_rows(latency, throughput, TARGET_SETS[args.targets], baseline),
+                       ["target", "measured", "met"], markdown=True),
     ])
     print(text)
     if args.out:

@@ -13,9 +13,8 @@ import os
 import sys
 
 from saic_fairseq.atomic_write import atomic_open
-from saic_fairseq.cli import setup_logging
+from saic_fairseq.cli import format_table, setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
-from saic_fairseq.cli.text_table import markdown_table
 from saic_fairseq.studies.paper_numbers import TABLE5, TABLE6, TABLE7
 
 METRICS = ["BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
@@ -121,7 +120,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logging()
     tables = build(args.runs)
-    text = "\n\n".join(f"### {TITLES[key]}\n\n" + (markdown_table(rows, columns) if rows else "(not run yet)")
+    text = "\n\n".join(f"### {TITLES[key]}\n\n"
+                       + (format_table(rows, columns, markdown=True) if rows else "(not run yet)")
                        for key, (rows, columns) in tables.items()) + "\n"
     print(text)
     with atomic_open(args.out + ".md") as handle:

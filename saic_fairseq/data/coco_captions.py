@@ -30,8 +30,9 @@ def karpathy_tokenize(raw):
     return _NOT_WORD.sub("", raw.lower()).split()
 
 
-class CaptionedImage(collections.namedtuple("CaptionedImage", "image_id captions tokens")):
-    """One image: its id, its raw captions, and each caption's tokens (same order)."""
+class CaptionedImage(collections.namedtuple("CaptionedImage", "image_id captions tokens file_name", defaults=(None,))):
+    """One image: its id, its raw captions, each caption's tokens (same order), and its file
+    name where the source gives one (relative to the image folder)."""
 
 
 def load_json(path, handle=None):
@@ -57,16 +58,20 @@ def _checked_tokens(path, where, raw):
 
 
 def read_karpathy_json(path):
-    """Karpathy's ``dataset_coco.json`` -> {split: [CaptionedImage]} with train = train + restval."""
+    """Karpathy's ``dataset_{coco,flickr8k,flickr30k}.json`` -> {split: [CaptionedImage]} with
+    train = train + restval. Image ids are COCO's (``cocoid``), else Karpathy's ``imgid``; file
+    names are ``filepath/filename`` (COCO) or ``filename`` (Flickr)."""
     data = load_json(path)
     splits = collections.defaultdict(list)
     try:
         images = data["images"]
     except (KeyError, TypeError):
-        raise SAICInputError(path, None, "no 'images' list: not a Karpathy dataset_coco.json")
+        raise SAICInputError(path, None, "no 'images' list: not a Karpathy dataset_*.json")
     for entry in images:
         image_id = entry.get("cocoid", entry.get("imgid"))
-        where = f"image id {image_id}"
+        where = f"image id {image_id}" + (f" ({entry['filename']})" if "filename" in entry else "")
+        if image_id is None or "sentences" not in entry:
+            raise SAICInputError(path, where, "an image entry needs cocoid or imgid, and sentences")
         split = KARPATHY_SPLITS.get(entry.get("split"))
         if split is None:
             raise SAICInputError(path, where, f"unknown split {entry.get('split')!r}")
@@ -78,7 +83,8 @@ def read_karpathy_json(path):
                 raise SAICInputError(path, where, f"empty caption {raw!r}")
             raws.append(raw.strip())
             tokens.append(toks)
-        splits[split].append(CaptionedImage(int(image_id), raws, tokens))
+        name = "/".join(p for p in (entry.get("filepath"), entry.get("filename")) if p) or None
+        splits[split].append(CaptionedImage(int(image_id), raws, tokens, name))
     return dict(splits)
 
 

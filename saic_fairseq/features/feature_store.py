@@ -46,6 +46,9 @@ class FeatureStore:
             raise SAICInputError(self.path, None, "feature file holds no image")
         self.flat_layout = first.endswith("_features")
         self.dim = int(handle[first].shape[-1]) if expected_dim is None else int(expected_dim)
+        record = handle.attrs.get("backbone")
+        #: the JSON record of the backbone that made the features (features/backbones.py), or None
+        self.backbone = record.decode() if isinstance(record, bytes) else record
 
     def _file(self):
         if self._handle is None or self._pid != os.getpid():

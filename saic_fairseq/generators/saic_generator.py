@@ -75,7 +75,9 @@ class SAICGenerator:
         # the greedy Outliner counts its words from the length head; k = 1 stays exactly AIC (its
         # Outliner is the AIC decoder, which ends with its own </s>)
         self.counts_outline_words = self.greedy is not None and outline_length == "length-head" and layout.k > 1
-        self.forbidden = torch.tensor(never_generated(tgt_dict, layout))
+        # an infinite unknown-word penalty forbids <unk> in the Filler's words too
+        unk = [tgt_dict.unk()] if search_kwargs.get("unk_penalty", 0.0) == math.inf else []
+        self.forbidden = torch.tensor(never_generated(tgt_dict, layout, also=unk))
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):

@@ -60,12 +60,54 @@ TARGETS = [
 ]
 
 
-def target_rows(latency, throughput=None):
-    """[{"target", "measured", "met"}] for :data:`TARGETS`; "met" is "yes", "no" or "not
-    measured" (a mode or a column the runs do not have)."""
+def baseline_rows(report, label="CMLM-trained"):
+    """Quality-only rows of another checkpoint's run (the fairly trained IR-NAIC), each mode
+    named ``"{mode} ({label})"``, in the latency run's row layout."""
+    return [{**row, "mode": f"{row['mode']} ({label})"} for row in (report or {}).get("rows", [])]
+
+
+def quality_only(rows):
+    """Table rows {"mode", *COLUMNS} of quality-only rows (no timing columns)."""
+    return [{"mode": r["mode"], **{m: r.get(m) for m in QUALITY}} for r in rows]
+
+
+def best_ir_naic_within(rows, passes=5):
+    """The highest CIDEr-D of the IR-NAIC modes of at most ``passes`` iterations among ``rows``."""
+    def iterations(mode):
+        return int(mode.split("I=")[1].split()[0])
+
+    return max(r["CIDEr"] for m, r in rows.items() if m.startswith("IR-NAIC") and iterations(m) <= passes)
+
+
+#: Flickr8k's targets (official test split): the AIC teacher at Show, Attend and Tell's
+#: hard-attention figures, SAIC close to it, above every IR-NAIC of at most 5 passes (the fairly
+#: trained one included) and 3.5x as fast as beam 5
+TARGETS_FLICKR8K = [
+    ("AIC b5 BLEU-4", lambda b1, b50: b1["AIC b5"]["BLEU-4"], ">=", 21.3),
+    ("AIC b5 METEOR", lambda b1, b50: b1["AIC b5"]["METEOR"], ">=", 20.3),
+    ("SAIC 1/1 CIDEr - AIC b5 CIDEr", lambda b1, b50: b1["SAIC 1/1"]["CIDEr"] - b1["AIC b5"]["CIDEr"], ">=", -2.0),
+    ("SAIC 5/5 CIDEr - AIC b5 CIDEr", lambda b1, b50: b1["SAIC 5/5"]["CIDEr"] - b1["AIC b5"]["CIDEr"], ">=", -1.0),
+    ("SAIC 1/1 CIDEr - best IR-NAIC (I <= 5, either model) CIDEr",
+     lambda b1, b50: b1["SAIC 1/1"]["CIDEr"] - best_ir_naic_within(b1), ">=", 3.0),
+    ("SAIC 1/1 speed-up over AIC b5, batch 1", lambda b1, b50: b1["SAIC 1/1"]["x vs AIC b5"], ">=", 3.5),
+]
+TARGET_SETS = {"proxy": TARGETS, "flickr8k": TARGETS_FLICKR8K}
+
+#: published figures on Flickr8k's official test split (Xu et al., "Show, Attend and Tell", ICML 2015, Table 1)
+PUBLISHED_FLICKR8K = [
+    {"mode": "Show, Attend and Tell, soft (published)", "BLEU-4": 19.5, "METEOR": 18.93},
+    {"mode": "Show, Attend and Tell, hard (published)", "BLEU-4": 21.3, "METEOR": 20.30},
+]
+
+
+def target_rows(latency, throughput=None, targets=TARGETS, baseline=None):
+    """[{"target", "measured", "met"}] for ``targets``; "met" is "yes", "no" or "not measured"
+    (a mode or a column the runs do not have). ``baseline``: rows of :func:`baseline_rows`,
+    which quality targets compare with too."""
     slow, fast = by_mode(latency), by_mode(throughput)
+    slow.update({r["mode"]: r for r in baseline or []})
     rows = []
-    for text, measure, op, bound in TARGETS:
+    for text, measure, op, bound in targets:
         target = f"{text} {op} {bound:g}"
         try:
             value = float(measure(slow, fast))

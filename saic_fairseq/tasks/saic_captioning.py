@@ -95,6 +95,17 @@ class SAICCaptioningTask(FairseqTask):
         self.bog_idx = dictionary.index(BOG)
         # saved in every checkpoint (fairseq's task state), so a model loads without its data directory
         self.state.merge_state_dict({"dictionary": dictionary_text(dictionary)})
+        if store is not None and store.backbone:  # and captions new photos through the same backbone
+            self.state.merge_state_dict({"backbone": store.backbone})
+
+    @property
+    def backbone(self):
+        """The BackboneSpec of the features this model was trained on (the checkpoint's task
+        state), or None when they came from no recorded backbone (region features, the proxy)."""
+        from saic_fairseq.features.backbones import BackboneSpec
+
+        record = self.state.state_dict.get("backbone")
+        return BackboneSpec.from_json(record) if record else None
 
     @classmethod
     def setup_task(cls, cfg, dictionary_text=None, **kwargs):

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SAIC on real photographs: Flickr8k with its official split (6,000 / 1,000 / 1,000 photos).
+#   bash examples/flickr8k/run.sh FLICKR8K_FOLDER
+# FLICKR8K_FOLDER holds images/ (or Flicker8k_Dataset/) and one captions layout: Kaggle's
+# captions.txt or Flickr8k.token.txt beside Flickr_8k.{train,dev,test}Images.txt, or Karpathy's
+# dataset_flickr8k.json. Stages (each skipped when its output exists, so a killed run resumes):
+#   EfficientNet-Lite2 grid features -> binarize -> AIC teacher (checkpoint by valid CIDEr-D) ->
+#   teacher captions -> SAIC k=4 fine-tuned from the teacher -> the fair IR-NAIC baseline ->
+#   every mode scored on the 1,000 test photos and timed at batch 1 and 50 -> table and plot.
+# Settings were chosen on the validation split (docs/training.md), never on the test split.
+set -euo pipefail
+SRC=${1:?usage: examples/flickr8k/run.sh FLICKR8K_FOLDER}
+DATA=${DATA:-data/flickr8k}
+RUNS=${RUNS:-runs/flickr8k}
+BACKBONE=${BACKBONE:-efficientnet-lite2}
+ARCH=${ARCH:-saic_small}
+K=${K:-4}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-12}
+SAIC_UPDATES=${SAIC_UPDATES:-1000}
+CURRICULUM_UPDATES=${CURRICULUM_UPDATES:-$((SAIC_UPDATES * 3 / 10))}  # p_g reaches 1 here
+DROPOUT=${DROPOUT:-0.3}
+LR=${LR:-2e-3}
+MAX_TOKENS=${MAX_TOKENS:-4000}
+BENCH_IMAGES=${BENCH_IMAGES:-200}       # timed at batch 1 (3 interleaved rounds); quality on all test photos
+THREADS=${THREADS:-2}
+COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" --group-size "$K")
+TRAIN=(--arch "$ARCH" --dropout "$DROPOUT" --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens "$MAX_TOKENS"
+       --num-workers 0 --no-epoch-checkpoints --log-interval 50 --log-format simple)
+start=$(date +%s)
+stage() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
+mkdir -p "$RUNS"
+
+captions=""
+for c in "$SRC/captions.txt" "$SRC/Flickr8k.token.txt" "$SRC/dataset_flickr8k.json"; do
+    [ -f "$c" ] && { captions=$c; break; }
+done
+[ -n "$captions" ] || { echo "no captions.txt, Flickr8k.token.txt or dataset_flickr8k.json in $SRC" >&2; exit 2; }
+images=$SRC/images
+[ -d "$images" ] || images=$SRC/Flicker8k_Dataset
+
+stage "1/9 captions with the official split, $BACKBONE grid features ($captions)"
+[ -f "$DATA/features.h5" ] && [ -f "$DATA/images.tsv" ] || python -m preprocess.own_data --images "$images" \
+    --captions "$captions" --out "$DATA" --backbone "$BACKBONE" --batch-size 32
+
+stage "2/9 binarize captions (words seen < 5 times -> <unk>)"
+[ -f "$DATA/dict.txt" ] || fairseq-preprocess --only-source --trainpref "$DATA/train.txt" \
+    --validpref "$DATA/valid.txt" --testpref "$DATA/test.txt" --destdir "$DATA" --thresholdsrc 5 --workers 2
+
+stage "3/9 AIC teacher, $ARCH, $TEACHER_EPOCHS epochs, checkpoint by valid CIDEr-D (greedy)"
+[ -f "$RUNS/teacher/checkpoint_best.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
+    --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --lr "$LR" --lr-scheduler inverse_sqrt \
+    --warmup-updates 200 --max-epoch "$TEACHER_EPOCHS" --eval-cider --decoding aic \
+    --best-checkpoint-metric cider --maximize-best-checkpoint-metric --save-dir "$RUNS/teacher"
+
+stage "4/9 teacher captions of the training photos (beam 5): the distillation targets"
+[ -f "$DATA/train.distill.bin" ] || python -m preprocess.distill_targets "$DATA" --features "$DATA/features.h5" \
+    --path "$RUNS/teacher/checkpoint_best.pt" --beam 5
+
+stage "5/9 SAIC k=$K fine-tuned from the teacher: p_g = t/T, T = $CURRICULUM_UPDATES of $SAIC_UPDATES updates"
+[ -f "$RUNS/saic/checkpoint_last.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
+    --criterion saic_loss --distillation sequence-level --curriculum-updates "$CURRICULUM_UPDATES" \
+    --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$SAIC_UPDATES" \
+    --validate-interval 1000 --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$RUNS/saic"
+
+stage "6/9 the fair IR-NAIC baseline: the teacher fine-tuned as mask-predict trains (same budget)"
+DATA=$DATA RUNS=$RUNS UPDATES=$SAIC_UPDATES ARCH=$ARCH DROPOUT=$DROPOUT LR=$LR MAX_TOKENS=$MAX_TOKENS \
+    bash examples/text_proxy/irnaic_baseline.sh
+
+stage "7/9 every mode at batch 1: latency on $BENCH_IMAGES test photos (3 interleaved rounds), quality on all 1,000"
+[ -f "$RUNS/benchmark.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" \
+    --aic-path "$RUNS/teacher/checkpoint_best.pt" --images "$BENCH_IMAGES" --quality-images 1000 --threads "$THREADS" \
+    --examples 3 --json "$RUNS/benchmark.json" --plot "$RUNS/benchmark.png"
+
+stage "8/9 the same modes at batch 50: captions per second"
+[ -f "$RUNS/benchmark-batch50.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" \
+    --aic-path "$RUNS/teacher/checkpoint_best.pt" --images 250 --batch-size 50 --warmup 1 --no-quality \
+    --threads "$THREADS" --json "$RUNS/benchmark-batch50.json"
+
+stage "9/9 the results table, the published figures and the targets"
+saic-results --latency "$RUNS/benchmark.json" --throughput "$RUNS/benchmark-batch50.json" \
+    --baseline "$RUNS/irnaic/quality.json" --targets flickr8k --out "$RUNS/results.md"
+stage "done: $RUNS/results.md, $RUNS/benchmark.png; ship the model with saic-export --path $RUNS/saic/checkpoint_last.pt"
