@@ -183,20 +183,20 @@ class SAICCaptioner:
     @torch.no_grad()
     def caption_features(self, features, decoding="saic", beam=5, outline_beam=None, fill_beam=None,
                          iterations=None, fill_iterations=None, keep_repeats=None, outline_length=None, batch_size=32,
-                         nbest=None):
+                         nbest=None, allow_unk=False):
         """Captions of ``[(features (R, D), boxes (R, 4) or None)]``.
 
         Returns one string per image, or with ``nbest=N`` one list per image of N
         ``{"caption": str, "score": float}``, best first (score: the length-normalised
         log-probability). N is at most the candidates the mode keeps: ``beam`` (aic),
-        ``fill_beam`` (saic), 1 (naic, ir-naic).
+        ``fill_beam`` (saic), 1 (naic, ir-naic). No caption contains ``<unk>`` unless
+        ``allow_unk`` (then they are fairseq-generate's, ``--unkpen 0``).
         """
         options = (decoding, outline_beam, fill_beam, iterations, fill_iterations, keep_repeats, outline_length)
-        if (beam, options) not in self._generators:
-            self._generators[beam, options] = build_caption_generator(self.task, [self.model],
-                                                                      argparse.Namespace(beam=beam), *options,
-                                                                      forbid_unk=True)
-        generator = self._generators[beam, options]
+        if (beam, options, allow_unk) not in self._generators:
+            self._generators[beam, options, allow_unk] = build_caption_generator(
+                self.task, [self.model], argparse.Namespace(beam=beam), *options, forbid_unk=not allow_unk)
+        generator = self._generators[beam, options, allow_unk]
         dictionary = self.task.target_dictionary
         captions = []
         for start in range(0, len(features), batch_size):

@@ -11,7 +11,39 @@ import pytest
 
 from conftest import REPO
 
-DOCS = ["README.md", "examples/coco/README.md", "docs/design.md"]
+DOCS = ["README.md", "examples/coco/README.md", "saic_fairseq/pretrained/README.md",
+        *sorted(f"docs/{name}" for name in os.listdir(os.path.join(REPO, "docs")) if name.endswith(".md"))]
+#: where each section of the README before the manual moved to docs/ lives now: (old heading, page, heading)
+MOVED = [
+    ("Two commands", "install.md", "Installing and the two commands"),
+    ("Requirements", "install.md", "Requirements"),
+    ("What gets installed, and why this way", "install.md", "What gets installed, and why this way"),
+    ("Results on this machine (text-proxy data, 2 CPU cores)", "text-proxy.md",
+     "Results of `make demo` (text-proxy data, 2 CPU cores)"),
+    ("A fair IR-NAIC baseline", "text-proxy.md", "A fair IR-NAIC baseline"),
+    ("The bundled default data: a *text proxy* (read this)", "text-proxy.md",
+     "The bundled default data: a *text proxy* (read this)"),
+    ("Pipeline", "data.md", "Pipeline"),
+    ("Data directory (see [docs/design.md](docs/design.md))", "data.md", "Data directory (see [design.md](design.md))"),
+    ("Real COCO", "data.md", "COCO"),
+    ("Your own images and captions", "data.md", "Flickr8k, Flickr30k and your own images and captions"),
+    ("Training", "training.md", "Commands"),
+    ("Training recipe: what closes the gap to AIC (measured)", "training.md",
+     "Training recipe: what closes the gap to AIC (measured)"),
+    ("SCST: self-critical fine-tuning of the AIC teacher (`saic_scst`)", "training.md",
+     "SCST: self-critical fine-tuning of the AIC teacher (`saic_scst`)"),
+    ("Generation: one model, four decoding modes", "decoding.md", "Generation: one model, four decoding modes"),
+    ("Caption your images", "decoding.md", "Caption your images"),
+    ("The COCO recipe", "paper.md", "The COCO recipe"),
+    ("Evaluation, distillation targets, speed", "evaluation.md", "Evaluation, distillation targets, the benchmark"),
+    ("Speed", "speed.md", "Measurements"),
+    ("Reproducing the paper", "paper.md", "Studies"),
+    ("How it is built (and which library does what)", "architecture.md", "Files and libraries"),
+    ("Reliability", "reliability.md", "Reliability"),
+    ("Tests", "reliability.md", "Tests"),
+    ("Citing", "../README.md", "Citing"),
+    ("License", "../README.md", "License"),
+]
 FAIRSEQ_PARSERS = {"fairseq-preprocess": "get_preprocessing_parser", "fairseq-train": "get_training_parser",
                    "fairseq-generate": "get_generation_parser"}
 
@@ -102,3 +134,19 @@ def test_no_path_leads_outside_the_repository():
         for name in files:
             text = open(name, encoding="utf-8").read()
             assert "../shared" not in text and "DESIGN.md" not in text, name
+
+
+@pytest.mark.parametrize("old, page, heading", MOVED, ids=[m[0] for m in MOVED])
+def test_every_section_of_the_old_readme_has_a_home(old, page, heading):
+    text = open(os.path.join(REPO, "docs", page), encoding="utf-8").read()
+    assert re.search(r"^#{2,3} " + re.escape(heading) + "$", text, re.M), f"{old!r}: no {heading!r} in {page}"
+
+
+def test_the_readme_is_a_front_page_whose_links_lead_somewhere():
+    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    assert len(text.splitlines()) <= 220
+    for path in DOCS:
+        here = os.path.dirname(os.path.join(REPO, path))
+        for target in re.findall(r"\]\(([^)#]+)\)", open(os.path.join(REPO, path), encoding="utf-8").read()):
+            if "://" not in target:
+                assert os.path.exists(os.path.join(here, target)), f"{path}: link to {target} leads nowhere"

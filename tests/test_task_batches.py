@@ -74,3 +74,38 @@ def test_caption_whose_image_has_no_features(proxy_data, tmp_path):
     with pytest.raises(SAICInputError, match=r"test.ids, line 7: image id 999999999 has no features"):
         task.load_dataset("test")
 
+
+
+@pytest.mark.parametrize("criterion", [("label_smoothed_cross_entropy", "--label-smoothing", "0.1"),
+                                       ("saic_loss", "--p-hybr", "1")])
+def test_batches_by_image_give_the_losses_and_gradients_of_batches_by_caption(proxy_data, criterion):
+    task, model, crit, _ = setup_task_and_model(proxy_data, criterion=criterion,
+                                                extra=["--batch-by-image", "--dropout", "0"])
+    task.load_dataset("train")
+    dataset = task.dataset("train")
+    assert dataset.by_image
+    order = dataset.ordered_indices()
+    assert sorted(order.tolist()) == list(range(len(dataset)))
+    runs = 1 + int(np.count_nonzero(np.diff(dataset.image_ids[order])))
+    assert runs == len(np.unique(dataset.image_ids))  # every image's captions side by side
+    items = [dataset[i] for i in order[:40]]
+    grouped = dataset.collater(items)
+    dataset.by_image = False
+    plain = dataset.collater(items)
+    images = len({item["image_id"] for item in items})
+    assert grouped["net_input"]["features"].size(0) == images < 40 == plain["net_input"]["features"].size(0)
+    rows = grouped["net_input"]["encoder_rows"]
+    assert torch.equal(grouped["net_input"]["features"][rows], plain["net_input"]["features"])
+    model.train()
+    model.set_num_updates(50)  # saic_loss: a mix of AIC + NAIC and Outliner + Filler sentences
+    results = []
+    for sample in (grouped, plain):
+        model.zero_grad()
+        loss, sample_size, _ = crit(model, sample)
+        loss.backward()
+        results.append((loss.detach(), sample_size, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (loss_g, size_g, grads_g), (loss_p, size_p, grads_p) = results
+    assert size_g == size_p and torch.allclose(loss_g, loss_p, rtol=1e-5)
+    scale = max(float(b.abs().max()) for b in grads_p)  # (k's bias has a zero gradient, up to rounding)
+    worst = max(float((a - b).abs().max()) for a, b in zip(grads_g, grads_p)) / scale
+    assert len(grads_g) == len(grads_p) and worst < 1e-5, worst

@@ -13,18 +13,18 @@ SRC=${1:?usage: examples/flickr8k/run.sh FLICKR8K_FOLDER}
 DATA=${DATA:-data/flickr8k}
 RUNS=${RUNS:-runs/flickr8k}
 BACKBONE=${BACKBONE:-efficientnet-lite2}
-ARCH=${ARCH:-saic_small}
+ARCH=${ARCH:-saic_medium}
 K=${K:-4}
-TEACHER_EPOCHS=${TEACHER_EPOCHS:-12}
-SAIC_UPDATES=${SAIC_UPDATES:-1000}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-7}
+SAIC_UPDATES=${SAIC_UPDATES:-500}
 CURRICULUM_UPDATES=${CURRICULUM_UPDATES:-$((SAIC_UPDATES * 3 / 10))}  # p_g reaches 1 here
 DROPOUT=${DROPOUT:-0.3}
-LR=${LR:-2e-3}
+LR=${LR:-1e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
 BENCH_IMAGES=${BENCH_IMAGES:-200}       # timed at batch 1 (3 interleaved rounds); quality on all test photos
 THREADS=${THREADS:-2}
 COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" --group-size "$K")
-TRAIN=(--arch "$ARCH" --dropout "$DROPOUT" --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens "$MAX_TOKENS"
+TRAIN=(--batch-by-image --arch "$ARCH" --dropout "$DROPOUT" --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens "$MAX_TOKENS"
        --num-workers 0 --no-epoch-checkpoints --log-interval 50 --log-format simple)
 start=$(date +%s)
 stage() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
@@ -64,7 +64,7 @@ stage "5/9 SAIC k=$K fine-tuned from the teacher: p_g = t/T, T = $CURRICULUM_UPD
 
 stage "6/9 the fair IR-NAIC baseline: the teacher fine-tuned as mask-predict trains (same budget)"
 DATA=$DATA RUNS=$RUNS UPDATES=$SAIC_UPDATES ARCH=$ARCH DROPOUT=$DROPOUT LR=$LR MAX_TOKENS=$MAX_TOKENS \
-    bash examples/text_proxy/irnaic_baseline.sh
+    TRAIN_EXTRA=--batch-by-image bash examples/text_proxy/irnaic_baseline.sh
 
 stage "7/9 every mode at batch 1: latency on $BENCH_IMAGES test photos (3 interleaved rounds), quality on all 1,000"
 [ -f "$RUNS/benchmark.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" \

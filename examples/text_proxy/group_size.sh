@@ -2,7 +2,7 @@
 # Another group size k with the demo's recipe, against the demo's teacher (run after `make demo`):
 # SAIC k=$K fine-tuned from runs/proxy/teacher exactly as the demo fine-tunes k=4 (relative window
 # kept at the teacher's 4), then AIC b5 / b1 and SAIC 5/5 / 1/1 timed at batch 1 (250 images,
-# 3 interleaved rounds) and scored on 1,000 images. README "Speed" has the k=6 result.
+# 3 interleaved rounds) and scored on 1,000 images. docs/speed.md has the k=6 result.
 set -euo pipefail
 DATA=${DATA:-data/proxy}
 RUNS=${RUNS:-runs/proxy}

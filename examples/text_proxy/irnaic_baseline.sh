@@ -14,11 +14,12 @@ LR=${LR:-2e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
 DROPOUT_ARGS=()
 [ -z "${DROPOUT:-}" ] || DROPOUT_ARGS=(--dropout "$DROPOUT")
+TRAIN_EXTRA=${TRAIN_EXTRA:-}  # e.g. --batch-by-image
 OUT="$RUNS/irnaic"
 COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5")
 mkdir -p "$OUT"
 [ -f "$OUT/DONE" ] || {
-  fairseq-train "$DATA" "${COMMON[@]}" --arch "$ARCH" "${DROPOUT_ARGS[@]}" --optimizer adam --adam-betas "(0.9,0.98)" \
+  fairseq-train "$DATA" "${COMMON[@]}" --arch "$ARCH" "${DROPOUT_ARGS[@]}" $TRAIN_EXTRA --optimizer adam --adam-betas "(0.9,0.98)" \
       --max-tokens "$MAX_TOKENS" --num-workers 0 --no-epoch-checkpoints --log-interval 50 --log-format simple \
       --criterion saic_loss --distillation sequence-level --fixed-p-g 0 --naic-masking cmlm \
       --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$UPDATES" \

@@ -29,7 +29,7 @@ for name in $VARIANTS; do
         > "$dir.log" 2>&1
     echo "$(( $(date +%s) - start ))" > "$dir/DONE"
   fi
-  # the last checkpoint (the valid loss picks an early one under this curriculum: README), with
+  # the last checkpoint (the valid loss picks an early one under this curriculum: docs/training.md), with
   # repeated parallel words dropped (the default) and kept; AIC modes decode with the teacher
   for repeats in dropped kept; do
     flag=(); [ "$repeats" = kept ] && flag=(--keep-repeats)

@@ -34,7 +34,7 @@ stage "4/9 teacher captions of the training images (beam 5): the distillation ta
     --path "$RUNS/teacher/checkpoint_best.pt" --beam 5
 
 stage "5/9 SAIC k=$K fine-tuned from the teacher: p_g = t/T with T = $CURRICULUM_UPDATES of $SAIC_UPDATES updates, teacher captions"
-# (README "Training recipe": the paper's T = all updates and hybrid targets measured worse here)
+# (docs/training.md, "Training recipe": the paper's T = all updates and hybrid targets measured worse here)
 # (the last checkpoint is used: the validation loss is logged every 7th epoch and at the end only)
 [ -f "$RUNS/saic/checkpoint_last.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
     --criterion saic_loss --distillation sequence-level --curriculum-updates "$CURRICULUM_UPDATES" \

@@ -157,6 +157,9 @@ class SAICLoss(FairseqCriterion):
         targets, plain, group, p_g = self.plan(sample, getattr(model, "num_updates", 0), model.training)
         encoder_out = model.encoder(net_input["features"], net_input["padding_mask"], net_input.get("boxes"))
         device = targets.device
+        # the image row of each sentence: one encoder entry per image with --batch-by-image
+        image_of = net_input.get("encoder_rows")
+        image_of = torch.arange(targets.size(0), device=device) if image_of is None else image_of
         plain, group = (torch.tensor(rows, dtype=torch.long, device=device) for rows in (plain, group))
         rows = {"aic": plain, "naic": plain, "outliner": group, "filler": group}
         features, outputs, kinds = [], [], []
@@ -170,7 +173,7 @@ class SAICLoss(FairseqCriterion):
                 self.show_unmasked_words(batch, sample["id"], getattr(model, "num_updates", 0))
             states, _ = model.decoder(
                 batch.inputs, encoder_out, positions=batch.positions, self_attn_layout=batch.attn_mask,
-                features_only=True, encoder_rows=batch.rows,
+                features_only=True, encoder_rows=image_of[batch.rows],
             )
             scored = batch.outputs.ne(self.padding_idx)
             features.append(states[scored])
@@ -193,7 +196,7 @@ class SAICLoss(FairseqCriterion):
             log.update(p_g_sum=p_g * bsz, p_g_count=bsz)
 
         lengths = (targets.ne(self.padding_idx).sum(-1) - 1).clamp(max=model.decoder.max_positions())
-        length_lprobs = torch.log_softmax(model.decoder.length_logits(encoder_out).float(), dim=-1)
+        length_lprobs = torch.log_softmax(model.decoder.length_logits(encoder_out).float(), dim=-1)[image_of]
         length_loss = -length_lprobs.gather(1, lengths[:, None]).sum()
         loss = loss + self.length_loss_factor * length_loss
         log.update(loss=loss.data, nll_loss=nll_loss.data, length_loss=length_loss.data, sample_size=sample_size)

@@ -87,6 +87,8 @@ class SAICSCSTCriterion(FairseqCriterion):
 
     def forward(self, model, sample, reduce=True):
         net_input = sample["net_input"]
+        if net_input.get("encoder_rows") is not None:
+            raise ValueError("saic_scst samples captions per image: train it without --batch-by-image")
         training = model.training
         references = self._refs(training).lookup(sample["image_id"].tolist())
         bsz = len(references)

@@ -38,10 +38,14 @@ class ImageCaptionDataset(FairseqDataset):
             giving the teacher-caption row of every caption line.
         lines: optional caption-line numbers to keep (item i is line ``lines[i]``).
         shuffle: shuffle before sorting by length (training).
+        by_image: order the captions image by image (images sorted by their longest caption,
+            shuffled among equals), so that a batch holds every caption of most of its images,
+            and collate each image's features once: ``net_input["encoder_rows"]`` (B,) then
+            gives the image row of every caption and the encoder runs once per image.
     """
 
     def __init__(self, captions, image_ids, store, bog, pad, distill=None, distill_index=None, lines=None,
-                 shuffle=True):
+                 shuffle=True, by_image=False):
         self.captions = captions
         self.lines = np.arange(len(captions)) if lines is None else np.asarray(lines, dtype=np.int64)
         self.image_ids = np.asarray(image_ids, dtype=np.int64)[self.lines]
@@ -50,6 +54,7 @@ class ImageCaptionDataset(FairseqDataset):
         self.distill = distill
         self.distill_index = None if distill_index is None else np.asarray(distill_index)[self.lines]
         self.shuffle = shuffle
+        self.by_image = by_image
         self.sizes = np.asarray(captions.sizes, dtype=np.int64)[self.lines]
         self.first_of_image = np.zeros(len(self.lines), dtype=bool)
         self.first_of_image[first_line_of_each_image(self.image_ids)] = True
@@ -83,12 +88,23 @@ class ImageCaptionDataset(FairseqDataset):
         """Pad features to the batch's most regions (with a mask) and captions on the right.
 
         Returns fairseq's sample dict; ``net_input`` = {features (B, R, D), padding_mask
-        (B, R) True at padding, boxes (B, R, 4) or None, prev_output_tokens (B, T)}.
+        (B, R) True at padding, boxes (B, R, 4) or None, prev_output_tokens (B, T)}; with
+        ``by_image`` the features are (U, R, D) of the batch's U images and ``encoder_rows``
+        (B,) the image row of each caption.
         """
         if not samples:
             return {}
-        features, padding_mask, boxes = collate_features([s["features"] for s in samples],
-                                                         [s["boxes"] for s in samples])
+        images = samples
+        if self.by_image:
+            row_of_image = {}
+            encoder_rows = torch.LongTensor([row_of_image.setdefault(s["image_id"], len(row_of_image))
+                                             for s in samples])
+            first = {}
+            for s in samples:
+                first.setdefault(s["image_id"], s)
+            images = list(first.values())
+        features, padding_mask, boxes = collate_features([s["features"] for s in images],
+                                                         [s["boxes"] for s in images])
         batch = len(samples)
         target = data_utils.collate_tokens([s["target"] for s in samples], self.pad)
         prev_output_tokens = aic_inputs(target, self.bog, self.pad)
@@ -106,6 +122,8 @@ class ImageCaptionDataset(FairseqDataset):
             },
             "target": target,
         }
+        if self.by_image:
+            batch_dict["net_input"]["encoder_rows"] = encoder_rows
         if self.distill is not None:
             batch_dict["distill_target"] = data_utils.collate_tokens([s["distill"] for s in samples], self.pad)
         return batch_dict
@@ -117,6 +135,14 @@ class ImageCaptionDataset(FairseqDataset):
         return int(self.sizes[index])
 
     def ordered_indices(self):
+        if self.by_image:
+            images, image_of_line = np.unique(self.image_ids, return_inverse=True)
+            longest = np.zeros(len(images), dtype=np.int64)
+            np.maximum.at(longest, image_of_line, self.sizes)
+            order = np.random.permutation(len(images)) if self.shuffle else np.arange(len(images))
+            rank = np.empty(len(images), dtype=np.int64)
+            rank[order[np.argsort(longest[order], kind="mergesort")]] = np.arange(len(images))
+            return np.lexsort((np.arange(len(self)), rank[image_of_line]))
         order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
         return order[np.argsort(self.sizes[order], kind="mergesort")]
 

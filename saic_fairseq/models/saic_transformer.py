@@ -79,10 +79,12 @@ class SAICTransformerModel(FairseqEncoderDecoderModel):
             raise SAICInputError("--features", None, "give a feature file: the model's feature width is unknown")
         return saved or given
 
-    def forward(self, features, padding_mask, prev_output_tokens, boxes=None, **decoder_kwargs):
-        """Teacher-forced AIC pass (what fairseq's own criteria call): (B, T, V) logits."""
+    def forward(self, features, padding_mask, prev_output_tokens, boxes=None, encoder_rows=None, **decoder_kwargs):
+        """Teacher-forced AIC pass (what fairseq's own criteria call): (B, T, V) logits.
+        ``encoder_rows`` (B,): features hold one entry per image, caption b is of image
+        ``encoder_rows[b]`` (batches of ``--batch-by-image``)."""
         encoder_out = self.encoder(features, padding_mask=padding_mask, boxes=boxes)
-        return self.decoder(prev_output_tokens, encoder_out=encoder_out, **decoder_kwargs)
+        return self.decoder(prev_output_tokens, encoder_out=encoder_out, encoder_rows=encoder_rows, **decoder_kwargs)
 
     def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
         """fairseq's loading; a model without relative positions (``--no-relative-positions``)

@@ -71,6 +71,11 @@ class SAICCaptioningConfig(FairseqDataclass):
     unique_images: bool = field(
         default=False, metadata={"help": "one sample per image (its first caption line): for generation"}
     )
+    batch_by_image: bool = field(
+        default=False, metadata={"help": "training batches hold the captions of each image together and the encoder "
+                                 "runs once per image, not once per caption (real photos have 5 captions each: "
+                                 "about 2x faster training)"}
+    )
     eval_cider: bool = field(
         default=False,
         metadata={"help": "caption the valid images with --decoding at every validation and log CIDEr-D "
@@ -153,6 +158,7 @@ class SAICCaptioningTask(FairseqTask):
         self.datasets[split] = ImageCaptionDataset(
             captions, image_ids, self.store, self.bog_idx, self.dictionary.pad(),
             distill=distill, distill_index=distill_index, lines=lines, shuffle=(split == "train"),
+            by_image=self.cfg.batch_by_image and split == self.cfg.train_subset,
         )
         logger.info(f"{split}: {len(lines)} captions of {len(np.unique(image_ids))} images"
                     + (", with teacher captions" if distill is not None else ""))
