@@ -16,17 +16,13 @@ from saic_fairseq.atomic_write import atomic_path
 from saic_fairseq.cli import command
 from saic_fairseq.errors import SAICInputError
 
-#: what a shipped checkpoint keeps of fairseq's (the rest is optimizer and iterator state)
-KEPT = ("cfg", "model", "task_state", "optimizer_history")
-
-
 def slim_state(state, decoding):
-    """The state to ship: float16 weights, no training state, the task's data paths blanked
-    and ``decoding`` (task options) as its decoding defaults."""
-    slim = {key: state[key] for key in KEPT if key in state}
+    """The state to ship: float16 weights, no optimizer state (fairseq's loader still wants the
+    small bookkeeping entries), the task's data paths blanked and ``decoding`` (task options)
+    as its decoding defaults."""
+    slim = {key: value for key, value in state.items() if key != "last_optimizer_state"}
     slim["model"] = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
-    slim["optimizer_history"] = [{k: v for k, v in h.items() if k != "lr_scheduler_state"}
-                                 for h in state.get("optimizer_history", [])[-1:]]
+    slim["optimizer_history"] = state.get("optimizer_history", [])[-1:]
     task = dict(slim["cfg"]["task"])
     task.update(data="", features="", **decoding)
     slim["cfg"] = {**slim["cfg"], "task": task}

@@ -173,6 +173,12 @@ def read_image_ids(path, expected_lines=None):
     return np.asarray(ids, dtype=np.int64)
 
 
+def first_line_of_each_image(image_ids):
+    """Caption-line numbers that ``--unique-images`` keeps: the first line of every image."""
+    _, first = np.unique(np.asarray(image_ids), return_index=True)
+    return np.sort(first)
+
+
 def coco_caption_files_in_jar(jar_path):
     """Openers for the COCO 2014 caption files that pycocoevalcap's SPICE jar carries."""
     names = ["coco/annotations/captions_train2014.json", "coco/annotations/captions_val2014.json"]

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils
 
-from saic_fairseq.evaluation.generate_output import first_line_of_each_image
+from saic_fairseq.data.coco_captions import first_line_of_each_image
 from saic_fairseq.modules.outliner_filler_layout import aic_inputs
 
 

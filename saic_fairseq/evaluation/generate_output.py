@@ -5,13 +5,8 @@ import os
 import numpy as np
 
 from saic_fairseq.caption_formats import read_caption_results
+from saic_fairseq.data.coco_captions import first_line_of_each_image
 from saic_fairseq.errors import SAICInputError
-
-
-def first_line_of_each_image(image_ids):
-    """Caption-line numbers that ``--unique-images`` keeps: the first line of every image."""
-    _, first = np.unique(np.asarray(image_ids), return_index=True)
-    return np.sort(first)
 
 
 def read_captions(path, image_ids=None):

@@ -47,11 +47,13 @@ class GridFeatureExtractor:
         self._std = np.asarray(self.spec.std, np.float32)
 
     def preprocess(self, image):
-        """(H, W, 3) uint8 -> (3, S, S) normalised float tensor, S the backbone's image size."""
+        """(H, W, 3) uint8 (or (H, W) gray, (H, W, 4) RGBA) -> (3, S, S) normalised float tensor,
+        S the backbone's image size."""
         from PIL import Image
 
         size = self.spec.image_size
-        resized = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR), np.float32)
+        rgb = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+        resized = np.asarray(rgb.resize((size, size), Image.BILINEAR), np.float32)
         return torch.from_numpy(((resized / 255.0 - self._mean) / self._std).transpose(2, 0, 1).copy())
 
     @staticmethod

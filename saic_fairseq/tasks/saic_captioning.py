@@ -20,10 +20,9 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II
 
 from saic_fairseq.caption_text import caption_text
-from saic_fairseq.data.coco_captions import read_image_ids
+from saic_fairseq.data.coco_captions import first_line_of_each_image, read_image_ids
 from saic_fairseq.data.image_caption_dataset import ImageCaptionDataset
 from saic_fairseq.errors import SAICInputError
-from saic_fairseq.evaluation.generate_output import first_line_of_each_image
 from saic_fairseq.features.feature_store import FeatureStore
 from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS
 
