@@ -16,6 +16,7 @@ from saic_fairseq.atomic_write import atomic_path
 from saic_fairseq.cli import command
 from saic_fairseq.errors import SAICInputError
 
+
 def slim_state(state, decoding):
     """The state to ship: float16 weights, no optimizer state (fairseq's loader still wants the
     small bookkeeping entries), the task's data paths blanked and ``decoding`` (task options)
