@@ -84,11 +84,11 @@ class SAICCaptioner:
         """The BackboneSpec of the features this model reads, recorded in its checkpoint; None
         when they came from no backbone (region features, the text proxy). Checkpoints written
         before backbones were recorded read 1,280-wide EfficientNet-Lite0 grids."""
-        from saic_fairseq.features.backbones import LEGACY_BACKBONE, BackboneSpec
+        from saic_fairseq.features.backbones import EFFICIENTNET_LITE, LEGACY_BACKBONE, BackboneSpec
 
         spec = self.task.backbone
         if spec is None and self.feature_dim == 1280:
-            spec = BackboneSpec(LEGACY_BACKBONE, 224, 1280)
+            spec = BackboneSpec(LEGACY_BACKBONE, EFFICIENTNET_LITE[LEGACY_BACKBONE], 1280)
         return spec
 
     def check_image_features(self, backbone=None):

@@ -95,14 +95,13 @@ class ImageCaptionDataset(FairseqDataset):
         if not samples:
             return {}
         images = samples
-        if self.by_image:
-            row_of_image = {}
-            encoder_rows = torch.LongTensor([row_of_image.setdefault(s["image_id"], len(row_of_image))
-                                             for s in samples])
-            first = {}
+        if self.by_image:  # each image's first caption brings its features; every caption its image's row
+            row_of_image, images = {}, []
             for s in samples:
-                first.setdefault(s["image_id"], s)
-            images = list(first.values())
+                if s["image_id"] not in row_of_image:
+                    row_of_image[s["image_id"]] = len(images)
+                    images.append(s)
+            encoder_rows = torch.LongTensor([row_of_image[s["image_id"]] for s in samples])
         features, padding_mask, boxes = collate_features([s["features"] for s in images],
                                                          [s["boxes"] for s in images])
         batch = len(samples)

@@ -111,11 +111,11 @@ def build_backbone(name, weights=True):
         spec = BackboneSpec(name, EFFICIENTNET_LITE[name], 1280)
         return spec, _Trunk(net, "extract_features")
     if name.startswith(TORCHVISION_PREFIX):
-        model, torchvision = _torchvision_model(name[len(TORCHVISION_PREFIX):], weights)
+        model_name = name[len(TORCHVISION_PREFIX):]
+        model, torchvision = _torchvision_model(model_name, weights)
         size = 224
         if weights:
-            size = getattr(torchvision.models.get_model_weights(name[len(TORCHVISION_PREFIX):]).DEFAULT.transforms(),
-                           "crop_size", [224])[0]
+            size = getattr(torchvision.models.get_model_weights(model_name).DEFAULT.transforms(), "crop_size", [224])[0]
         trunk = _Trunk(classifier_trunk(model))
         with torch.no_grad():
             dim = trunk.eval()(torch.zeros(1, 3, size, size)).shape[1]

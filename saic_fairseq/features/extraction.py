@@ -35,8 +35,8 @@ def extract_features(pairs, out, backbone=DEFAULT_BACKBONE, batch_size=16, devic
         with tqdm(total=len(pairs), initial=len(pairs) - len(todo), unit="image", file=sys.stderr,
                   desc=f"{extractor.spec.name} -> {out}") as bar:
             for start in range(0, len(todo), batch_size):
-                loaded = []
-                for path, image_id in todo[start : start + batch_size]:
+                chunk, loaded = todo[start : start + batch_size], []
+                for path, image_id in chunk:
                     try:
                         loaded.append((path, image_id, load_image(path)))
                     except SAICInputError as err:
@@ -47,7 +47,7 @@ def extract_features(pairs, out, backbone=DEFAULT_BACKBONE, batch_size=16, devic
                 if loaded:
                     for (path, image_id, _), (features, boxes) in zip(loaded, extractor([a for _, _, a in loaded])):
                         writer.add(image_id, features, boxes, where=f"image id {image_id} ({path})")
-                bar.update(len(todo[start : start + batch_size]))
+                bar.update(len(chunk))
         if not writer.done:
             raise SAICInputError(out, None, "no readable image to extract features from")
     return len(writer.done), skipped

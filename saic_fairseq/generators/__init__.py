@@ -56,6 +56,6 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
                              fill_iterations=fill_iterations, drop_repeats=not keep_repeats,
                              outline_length=outline_length, **opts)
     iterations = 1 if decoding == "naic" else iterations
-    forbidden = never_generated(d, layout, also=[d.unk()] if opts["unk_penalty"] == math.inf else [])
-    return MaskPredictGenerator(models[0], d, layout, forbidden, iterations, fill_beam,
+    return MaskPredictGenerator(models[0], d, layout, never_generated(d, layout, unk_penalty=opts["unk_penalty"]),
+                                iterations, fill_beam,
                                 max_len=max_len, drop_repeats=not keep_repeats)

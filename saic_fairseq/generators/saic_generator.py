@@ -76,8 +76,8 @@ class SAICGenerator:
         # Outliner is the AIC decoder, which ends with its own </s>)
         self.counts_outline_words = self.greedy is not None and outline_length == "length-head" and layout.k > 1
         # an infinite unknown-word penalty forbids <unk> in the Filler's words too
-        unk = [tgt_dict.unk()] if search_kwargs.get("unk_penalty", 0.0) == math.inf else []
-        self.forbidden = torch.tensor(never_generated(tgt_dict, layout, also=unk))
+        unk_penalty = search_kwargs.get("unk_penalty", 0.0)
+        self.forbidden = torch.tensor(never_generated(tgt_dict, layout, unk_penalty=unk_penalty))
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):

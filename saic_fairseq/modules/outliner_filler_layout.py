@@ -16,6 +16,8 @@ decoder may output, and the task's layout (:func:`layout_of`). The single-senten
 take and return 1-D LongTensors without padding; :meth:`OutlinerFillerLayout.batch` builds
 the same samples for a whole right-padded batch at once (what training uses).
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from fairseq.data import data_utils
@@ -41,9 +43,11 @@ def aic_inputs(targets, bog, pad):
     return inputs.masked_fill(targets.eq(pad), pad)
 
 
-def never_generated(tgt_dict, layout, also=()):
-    """Indices a decoder must never output: padding, ``<bog>``, ``<mask>`` (+ ``also``)."""
-    return [tgt_dict.pad(), layout.bog, layout.mask, *also]
+def never_generated(tgt_dict, layout, also=(), unk_penalty=0.0):
+    """Indices a decoder must never output: padding, ``<bog>``, ``<mask>`` (+ ``also``), and
+    ``<unk>`` when the unknown-word penalty is infinite (what the searches then never pick)."""
+    unk = [tgt_dict.unk()] if unk_penalty == math.inf else []
+    return [tgt_dict.pad(), layout.bog, layout.mask, *also, *unk]
 
 
 class OutlinerFillerLayout:
