@@ -1,6 +1,8 @@
 """saic-benchmark on a tiny checkpoint: every Table 2 mode in one run, table, JSON, plot."""
 import json
 
+import pytest
+
 from conftest import fairseq_cli
 from saic_fairseq.studies.decoding_benchmark import TABLE2_MODES, step_bound
 
@@ -31,7 +33,7 @@ def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
     for row in rows.values():
         # 6 images timed; quality on 20: the 14 more captioned untimed
         assert row["ms mean"] > 0 and 0 <= row["CIDEr"] and len(row["captions"]) == 20
-        assert 0 < row["bare ms"] and row["overhead"] > 0.5  # the replayed calls cannot take twice the mode's time
+        assert 0 < row["bare ms"] and row["overhead"] > 0.5, (row["mode"], row["ms mean"], row["bare ms"])  # the replayed calls cannot take twice the mode's time
     assert report["rounds"] == 3 and report["model_costs"]["cached step ms"] > 0
     assert any(line.startswith("bare decoder, batch 1: one cached decoder step") for line in lines)
     assert "6 test images, batch 1" in report["title"] and report["title"].endswith("quality on 20 images")
@@ -65,9 +67,12 @@ def test_gap_diagnosis_fills_known_outlines(proxy_data, checkpoints, tmp_path):
     assert refused.returncode == 2 and "--diagnose needs --aic-path" in refused.stderr
 
 
-def test_bare_replay_of_a_shrinking_outliner_beam_search_leaves_the_real_caches_alone(proxy_data, checkpoints):
-    """The Outliner's model view passes its cache by position; fairseq's beam search shrinks the
-    batch as sentences finish. The replay must follow both and never reuse a real cache."""
+@pytest.mark.parametrize("decoder_step", ["incremental", "static"])
+def test_bare_replay_of_a_shrinking_outliner_beam_search_leaves_the_real_caches_alone(proxy_data, checkpoints,
+                                                                                      decoder_step):
+    """fairseq's beam search passes the Outliner's cache by position (its model view), ours a
+    StaticCache by keyword; both shrink the batch as sentences finish. The replay must follow
+    both and never reuse or touch a real cache."""
     import argparse
     import time
 
@@ -77,15 +82,24 @@ def test_bare_replay_of_a_shrinking_outliner_beam_search_leaves_the_real_caches_
     from saic_fairseq.studies.decoding_benchmark import replay_bare
 
     task, model = load_model_for_split(checkpoints[1], proxy_data, f"{proxy_data}/features.h5", "test")
-    generator = build_caption_generator(task, [model], argparse.Namespace(beam=3), "saic", 3, 3)
+    generator = build_caption_generator(task, [model], argparse.Namespace(beam=3), "saic", 3, 3,
+                                        decoder_step=decoder_step)
     sample = next(iter(task.dataset("test").batches(30, 30)))
     with DecoderCallCounter(model.decoder, record=True) as calls:
         generator.generate([model], sample)
-    cached = [args[2] for args, _ in calls.recorded if len(args) > 2 and args[2] is not None]
-    rows = [args[0].size(0) for args, _ in calls.recorded if len(args) > 2 and args[2] is not None]
-    assert cached and rows[0] == 90 and min(rows) < 90  # positional caches, and the batch shrank
+    if decoder_step == "incremental":
+        calls_with_cache = [(args[0], args[2]) for args, _ in calls.recorded if len(args) > 2 and args[2] is not None]
+    else:
+        calls_with_cache = [(args[0], kwargs["incremental_state"]) for args, kwargs in calls.recorded
+                            if kwargs.get("incremental_state") is not None]
+    cached = list({id(state): state for _, state in calls_with_cache}.values())
+    rows = [tokens.size(0) for tokens, _ in calls_with_cache]
+    assert cached and rows[0] == 90 and min(rows) < 90  # caches of the search, and the batch shrank
 
     def snapshot():
+        if decoder_step == "static":
+            return [(id(state.self_kv), tuple(state.self_kv.shape), state.length, float(state.self_kv.sum()))
+                    for state in cached]
         return [{k: (id(v["prev_key"]), tuple(v["prev_key"].shape)) for k, v in state.items() if "prev_key" in v}
                 for state in cached]
 

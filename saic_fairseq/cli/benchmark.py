@@ -12,8 +12,11 @@ same round, with their spread. Reported per mode: latency mean / p50 / p90, spee
 beam 5 and beam 1, decoder calls per caption and their bound (AIC N + 1, SAIC
 ceil((N+1)/k) + 1, NAIC 1, IR-NAIC I), time per decoder call, the bare time of the same
 decoder calls replayed alone plus the encoder, the overhead (mode time / bare time),
-captions/s, and COCO metrics. The model's own cost of one cached step and one full pass is
-printed above the table.
+captions/s, and COCO metrics. Above the table: the model's own cost of one cached step and
+one full pass in each implementation (fairseq's incremental state; the static cache of
+``--decoder-step static``, the default; with ``--compile`` that step compiled), timed
+interleaved. ``--compare-incremental`` runs every mode on both decoder steps in the same
+rounds and counts the images captioned the same by both.
 """
 import argparse
 import json
@@ -27,6 +30,7 @@ from tqdm import tqdm
 from saic_fairseq.atomic_write import atomic_open
 from saic_fairseq.cli import command, format_table, setup_logging
 from saic_fairseq.cli.png_figure import pyplot, save_png
+from saic_fairseq.generators import DECODER_STEPS
 from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS
 from saic_fairseq.studies.decoding_benchmark import (
     COLUMNS,
@@ -92,6 +96,15 @@ def main(argv=None):
     parser.add_argument("--outline-length", choices=OUTLINE_LENGTHS,
                         help="saic with --outline-beam 1: Outliner words from the length head (no </s> step) or "
                         "until its own </s>, the paper (default: the checkpoint's, else length-head)")
+    parser.add_argument("--decoder-step", choices=DECODER_STEPS,
+                        help="static = our searches on a preallocated cache (default), incremental = fairseq's "
+                        "incremental state and SequenceGenerator")
+    parser.add_argument("--compare-incremental", action="store_true",
+                        help="run every mode on --decoder-step incremental too, interleaved, and count the images "
+                        "whose captions are the same on both")
+    parser.add_argument("--compile", action="store_true",
+                        help="the static cached step under torch.compile (CUDA graphs on a GPU); its cost is timed "
+                        "beside the eager steps")
     parser.add_argument("--quality-images", type=int,
                         help="score quality on this many images (default: --images); those beyond the timed "
                         "ones are captioned untimed, 50 at a time")
@@ -135,7 +148,8 @@ def main(argv=None):
                                     args.device, modes, quality=not args.no_quality, rounds=args.rounds,
                                     seed=args.seed, progress=bar.update, aic_model=aic_model,
                                     quality_images=args.quality_images, keep_repeats=args.keep_repeats,
-                                    outline_length=args.outline_length)
+                                    outline_length=args.outline_length, decoder_step=args.decoder_step,
+                                    compile=args.compile, compare_incremental=args.compare_incremental)
     on_gpu = args.device.startswith("cuda")
     device = torch.cuda.get_device_name(args.device) if on_gpu else f"cpu x{torch.get_num_threads()}"
     title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
@@ -146,7 +160,12 @@ def main(argv=None):
     print(title)
     print(f"bare decoder, batch {args.batch_size}: one cached decoder step {costs['cached step ms']:.2f} ms, "
           f"one full 12-token pass {costs['full pass ms']:.2f} ms")
-    print(format_table(rows, [c for c in COLUMNS if args.no_quality is False or c not in QUALITY]))
+    print(format_table(costs["implementations"], list(costs["implementations"][0])))
+    print()
+    columns = [c for c in COLUMNS if args.no_quality is False or c not in QUALITY]
+    if args.compare_incremental:
+        columns.append("same as incremental")
+    print(format_table(rows, columns))
     examples = []
     if args.examples:
         from saic_fairseq.evaluation.reference_captions import read_references

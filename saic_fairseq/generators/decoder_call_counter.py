@@ -1,8 +1,9 @@
 """Counts decoder forward calls: the sequential steps each decoding mode really takes."""
 
 #: decoder methods that are model work when a caller runs them outside ``forward``: the
-#: projection of ``features_only`` states to the vocabulary, and the length head
-HEADS = ("output_layer", "length_logits")
+#: projection of ``features_only`` states to the vocabulary, the length head, and the image's
+#: cross-attention keys and values projected once for a static cache
+HEADS = ("output_layer", "length_logits", "image_memory")
 
 
 class DecoderCallCounter:

@@ -11,6 +11,7 @@ scores; tests check this against SequenceGenerator token for token.
 import torch
 
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
+from saic_fairseq.modules.static_cache import StaticCache
 
 #: SequenceGenerator options the greedy loop reproduces
 GREEDY_OPTIONS = ("min_len", "len_penalty", "normalize_scores", "unk_penalty", "temperature")
@@ -21,6 +22,20 @@ def greedy_applies(options):
     what GreedySearch reproduces (no n-gram blocking, no length limit growing with the input)."""
     return options.get("max_len_a", 0) == 0 and not any(
         value for name, value in options.items() if name not in GREEDY_OPTIONS + ("max_len_a", "max_len_b"))
+
+
+def step_biases(cached, vocab, pad, unk, eos, unk_penalty, device):
+    """(V,) additive log-probability adjustments of a search step, as SequenceGenerator applies
+    them: padding never, the unknown-word penalty; the second row also forbids ``</s>`` (the
+    steps before ``min_len``). ``cached``: the pair from an earlier call, reused on its device."""
+    if cached is not None and cached[0].device == torch.device(device):
+        return cached
+    bias = torch.zeros(vocab, device=device)
+    bias[pad] = float("-inf")
+    bias[unk] -= unk_penalty
+    before_min_len = bias.clone()
+    before_min_len[eos] = float("-inf")
+    return bias, before_min_len
 
 
 class GreedySearch:
@@ -35,10 +50,12 @@ class GreedySearch:
         max_len: at most this many tokens before ``</s>``, which is then forced.
         min_len, len_penalty, normalize_scores, unk_penalty, temperature: as in fairseq's
             SequenceGenerator.
+        static: decode on a StaticCache (``modules/static_cache.py``) rather than fairseq's
+            incremental-state dictionary: the same numbers, less bookkeeping per step.
     """
 
     def __init__(self, decoder, tgt_dict, bos, positions, max_len, min_len=1, len_penalty=1.0,
-                 normalize_scores=True, unk_penalty=0.0, temperature=1.0):
+                 normalize_scores=True, unk_penalty=0.0, temperature=1.0, static=True):
         if temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {temperature}")
         self.decoder, self.bos, self.positions = decoder, bos, positions
@@ -46,28 +63,18 @@ class GreedySearch:
         self.max_len, self.min_len = max_len, min_len
         self.len_penalty, self.normalize_scores = len_penalty, normalize_scores
         self.unk_penalty, self.temperature = unk_penalty, temperature
+        self.static = static
         self._bias = None
 
-    def _biases(self, device):
-        """(V,) additive log-probability adjustments, as SequenceGenerator applies them: padding
-        never, the unknown-word penalty; the second also forbids ``</s>`` (before ``min_len``)."""
-        if self._bias is None or self._bias[0].device != device:
-            bias = torch.zeros(len(self.decoder.dictionary), device=device)
-            bias[self.pad] = float("-inf")
-            bias[self.unk] -= self.unk_penalty
-            before_min_len = bias.clone()
-            before_min_len[self.eos] = float("-inf")
-            self._bias = (bias, before_min_len)
-        return self._bias
-
     @torch.no_grad()
-    def search(self, encoder_out, word_counts=None):
+    def search(self, encoder_out, word_counts=None, memory=None):
         """Decode every row of ``encoder_out``.
 
         Args:
             word_counts: optional (B,) long, at most this many words per row: a row that has
                 not ended by then gets ``</s>`` (log-probability 0) without another decoder
                 call, so a batch whose rows all reach their count makes no ``</s>`` step.
+            memory: the rows' ImageMemory when the caller has it already (static only).
         Returns:
             tokens: (B, T) long, each row ending in ``</s>`` then padding.
             positional_scores: (B, T) float, the log-probability of each token (0 at padding).
@@ -83,13 +90,19 @@ class GreedySearch:
             word_counts = word_counts.clamp(max=self.max_len)
             count_steps = set(word_counts.tolist())  # the steps at which some row reaches its count
             steps = min(steps, max(count_steps) + 1)
-        bias, bias_before_min_len = self._biases(device)
+        self._bias = step_biases(self._bias, len(self.decoder.dictionary), self.pad, self.unk, self.eos,
+                                 self.unk_penalty, device)
+        bias, bias_before_min_len = self._bias
         words, positional = [], []
         word = torch.full((bsz,), self.bos, dtype=torch.long, device=device)
         finished = torch.zeros(bsz, dtype=torch.bool, device=device)
         n_finished = 0
         all_positions = self.positions(steps, device)
-        incremental_state = {}
+        if self.static:
+            memory = self.decoder.image_memory(encoder_out) if memory is None else memory
+            incremental_state = StaticCache(self.decoder, memory, steps)
+        else:
+            incremental_state = {}
         for step in range(steps):
             if word_counts is not None and step == steps - 1:  # every open row has reached its count
                 words.append(torch.where(finished, self.pad, self.eos))

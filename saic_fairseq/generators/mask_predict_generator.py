@@ -14,7 +14,7 @@ from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerF
 
 
 @torch.no_grad()
-def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iterations, masked=None):
+def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iterations, masked=None, memory=None):
     """Fill the ``<mask>``s of ``tokens`` and refine them (Ghazvininejad et al. 2019).
 
     Args:
@@ -29,6 +29,8 @@ def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iter
         iterations: I; iteration t > 1 re-masks the n = |maskable| * (I - t) / I least
             confident maskable words and predicts them again.
         masked: optional (B, T) bool, ``tokens.eq(<mask>)`` when the caller has it already.
+        memory: optional ImageMemory of the B rows: every pass reads the image's keys and
+            values from it instead of projecting them again (``modules/static_cache.py``).
     Returns:
         (tokens, scores): (B, T) filled tokens and the log-probability of each predicted
         word (0 where the input word was kept).
@@ -37,7 +39,7 @@ def mask_predict(decoder, layout, forbidden, encoder_out, tokens, maskable, iter
         """Best word and its log-probability at the positions ``where`` (B, T) (0 / the input
         elsewhere): only those positions go through the output projection."""
         states, _ = decoder(inputs, encoder_out, positions=layout.positions(inputs.size(1), inputs.device),
-                            self_attn_layout=BIDIRECTIONAL, features_only=True)
+                            self_attn_layout=BIDIRECTIONAL, features_only=True, memory=memory)
         lprobs = torch.log_softmax(decoder.output_layer(states[where]).float(), dim=-1)
         lprobs.index_fill_(1, forbidden, float("-inf"))
         best_scores, best_words = lprobs.max(dim=-1)
@@ -69,8 +71,11 @@ def best_candidates(scores, rows, count):
 
 
 class MaskPredictGenerator:
+    """NAIC (``iterations`` 1) and IR-NAIC decoding of one model; ``static``: every pass reads
+    the image's keys and values projected once (an ImageMemory) instead of projecting them again."""
+
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, forbidden, iterations=1, length_beam=1,
-                 max_len=200, drop_repeats=False):
+                 max_len=200, drop_repeats=False, static=True):
         if iterations < 1:
             raise ValueError(f"--iterations must be >= 1, got {iterations}")
         self.model, self.tgt_dict, self.layout = model, tgt_dict, layout
@@ -78,12 +83,14 @@ class MaskPredictGenerator:
         self.forbidden = torch.tensor(list(forbidden) + [layout.eos])  # the length is given: no </s> inside
         self.iterations, self.length_beam, self.max_len = iterations, length_beam, max_len
         self.drop_repeats = drop_repeats
+        self.static = static
 
     def mask_predict(self, encoder_out, tokens, maskable, iterations):
         """:func:`mask_predict` with this generator's decoder and forbidden words."""
         self.forbidden = self.forbidden.to(tokens.device)
+        memory = self.model.decoder.image_memory(encoder_out) if self.static else None
         return mask_predict(self.model.decoder, self.layout, self.forbidden, encoder_out, tokens, maskable,
-                            iterations)
+                            iterations, memory=memory)
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from fairseq.data import data_utils
 
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
+from saic_fairseq.generators.beam_search import BEAM_OPTIONS, BeamSearch, search_applies
 from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedySearch, greedy_applies
 from saic_fairseq.generators.mask_predict_generator import mask_predict
 from saic_fairseq.generators.outliner_model import OutlinerModel
@@ -44,7 +45,7 @@ class SAICGenerator:
 
     def __init__(self, model, tgt_dict, layout: OutlinerFillerLayout, outline_beam=1, fill_beam=1,
                  max_len=200, len_penalty=1.0, normalize_scores=True, fill_iterations=0, drop_repeats=False,
-                 outline_length=OUTLINE_LENGTHS[0], **search_kwargs):
+                 outline_length=OUTLINE_LENGTHS[0], static=True, **search_kwargs):
         if fill_beam > outline_beam:
             raise ValueError(f"--fill-beam ({fill_beam}) must not exceed --outline-beam ({outline_beam})")
         if fill_iterations < 0:
@@ -63,12 +64,16 @@ class SAICGenerator:
         self.outliner = OutlinerModel(model, layout)
         outline_len = math.ceil(max_len / layout.k) + 1
         options = dict(len_penalty=len_penalty, normalize_scores=normalize_scores, **search_kwargs)
-        self.greedy = None
+        self.greedy = self.beam = None
+        self.static = static
+        # SequenceGenerator's own limit: min(max_len_b, the model's positions - 1)
+        limit = min(outline_len, self.outliner.max_decoder_positions() - 1)
         if outline_beam == 1 and greedy_applies(search_kwargs):
-            # SequenceGenerator's own limit: min(max_len_b, the model's positions - 1)
-            limit = min(outline_len, self.outliner.max_decoder_positions() - 1)
             self.greedy = GreedySearch(model.decoder, tgt_dict, layout.bog, layout.outliner_positions, limit,
-                                       **{k: v for k, v in options.items() if k in GREEDY_OPTIONS})
+                                       static=static, **{k: v for k, v in options.items() if k in GREEDY_OPTIONS})
+        elif static and search_applies(search_kwargs):
+            self.beam = BeamSearch(model.decoder, tgt_dict, layout.bog, layout.outliner_positions, outline_beam, limit,
+                                   **{k: v for k, v in options.items() if k in BEAM_OPTIONS})
         else:
             self.search = AICSequenceGenerator([self.outliner], tgt_dict, layout.bog, beam_size=outline_beam,
                                                max_len_a=0, max_len_b=outline_len, **options)
@@ -83,9 +88,11 @@ class SAICGenerator:
     def generate(self, models, sample, **kwargs):
         """fairseq's generator contract: per sentence, a list of hypothesis dicts, best first."""
         encoder_out = self.model.encoder.forward_torchscript(sample["net_input"])
-        rows, outlines, outline_scores, outline_lengths, scores = self.outline(encoder_out, sample, **kwargs)
+        # the image's keys and values, projected once for the Outliner's steps and the Filler
+        memory = self.model.decoder.image_memory(encoder_out) if self.static else None
+        rows, outlines, outline_scores, outline_lengths, scores = self.outline(encoder_out, sample, memory, **kwargs)
         tokens, positional, lengths, scores, steps = self.fill(encoder_out, rows, outlines, outline_scores,
-                                                               outline_lengths, scores)
+                                                               outline_lengths, scores, memory)
         results = [[] for _ in range(encoder_out["encoder_out"][0].size(1))]
         for row, t, p, n, s, calls in zip(rows.tolist(), tokens, positional, lengths.tolist(), scores, steps.tolist()):
             results[row].append({"tokens": t[:n], "score": s, "positional_scores": p[:n], "alignment": None,
@@ -94,8 +101,9 @@ class SAICGenerator:
             results = [sorted(hypos, key=lambda h: -float(h["score"])) for hypos in results]
         return results
 
-    def outline(self, encoder_out, sample, **kwargs):
-        """The top M_fill outlines of every image, padded.
+    def outline(self, encoder_out, sample, memory=None, **kwargs):
+        """The top M_fill outlines of every image, padded (``memory``: the images' ImageMemory,
+        static decoding).
 
         Returns:
             rows (N,) the sentence of each outline; outlines (N, m) tokens ending in ``</s>``;
@@ -103,13 +111,16 @@ class SAICGenerator:
         """
         if self.greedy is not None:
             counts = self.outline_words(encoder_out) if self.counts_outline_words else None
-            tokens, positional, lengths, scores = self.greedy.search(encoder_out, counts)
+            tokens, positional, lengths, scores = self.greedy.search(encoder_out, counts, memory)
             return torch.arange(tokens.size(0), device=tokens.device), tokens, positional, lengths, scores
-        self.outliner.encoder.encoder_out = encoder_out
-        try:
-            found = self.search.generate([self.outliner], sample, **kwargs)
-        finally:
-            self.outliner.encoder.encoder_out = None
+        if self.beam is not None:
+            found = self.beam.search(encoder_out, memory)
+        else:
+            self.outliner.encoder.encoder_out = encoder_out
+            try:
+                found = self.search.generate([self.outliner], sample, **kwargs)
+            finally:
+                self.outliner.encoder.encoder_out = None
         chosen = [(i, hypo) for i, hypos in enumerate(found) for hypo in hypos[: self.fill_beam]]
         device = encoder_out["encoder_out"][0].device
         rows = torch.tensor([i for i, _ in chosen], dtype=torch.long, device=device)
@@ -128,13 +139,13 @@ class SAICGenerator:
         by_group = F.pad(probs, (0, groups * k - probs.size(1))).view(probs.size(0), groups, k).sum(-1)
         return by_group.argmax(-1) + 1
 
-    def fill(self, encoder_out, rows, outlines, outline_scores, outline_lengths, scores):
+    def fill(self, encoder_out, rows, outlines, outline_scores, outline_lengths, scores, memory=None):
         """Fill N outlines in one decoder pass and score the captions (eq. 10).
 
         Args:
             rows: (N,) sentence of each outline; outlines: (N, m) right-padded, each ending in
             ``</s>``; outline_scores: (N, m) their positional scores; outline_lengths: (N,);
-            scores: (N,) the outlines' search scores.
+            scores: (N,) the outlines' search scores; memory: the images' ImageMemory (static).
         Returns:
             tokens (N, W) cut after the first ``</s>``, positional scores (N, W), lengths (N,),
             scores (N,), and (N,) sequential decoder calls (outline steps + 1 + r Filler passes).
@@ -148,9 +159,10 @@ class SAICGenerator:
             return (*merged, outline_lengths)
         if self.greedy is None:  # the greedy Outliner's rows are the images themselves
             encoder_out = self.model.encoder.reorder_encoder_out(encoder_out, rows)
+            memory = None if memory is None else memory.select(rows)
         self.forbidden = self.forbidden.to(inputs.device)
         fill_tokens, fill_scores = mask_predict(self.model.decoder, layout, self.forbidden, encoder_out, inputs,
-                                                masked, 1 + self.fill_iterations, masked)
+                                                masked, 1 + self.fill_iterations, masked, memory)
         merged = self.merge(inputs, masked, fill_tokens, fill_scores, outline_scores, outline_lengths, scores)
         return (*merged, outline_lengths + 1 + self.fill_iterations)
 

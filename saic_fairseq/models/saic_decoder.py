@@ -9,6 +9,7 @@ from torch import nn
 
 from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, CAUSAL
 from saic_fairseq.modules.saic_decoder_layer import SAICDecoderLayer
+from saic_fairseq.modules.static_cache import ImageMemory, StaticCache, memory_pass, static_step
 
 
 class SAICDecoder(FairseqIncrementalDecoder):
@@ -51,22 +52,43 @@ class SAICDecoder(FairseqIncrementalDecoder):
         self.length_head = nn.Linear(dim, args.max_target_positions + 1)
 
     def forward(self, prev_output_tokens, encoder_out=None, incremental_state=None, positions=None,
-                self_attn_layout=CAUSAL, features_only=False, encoder_rows=None, **unused):
+                self_attn_layout=CAUSAL, features_only=False, encoder_rows=None, memory=None, **unused):
         """
         Args:
-            prev_output_tokens: (B, T) input tokens (with a cache: every step so far).
+            prev_output_tokens: (B, T) input tokens (with a cache: every step so far, or only
+                the newest).
             encoder_out: the visual encoder's output dict.
+            incremental_state: fairseq's cache dictionary, or a ``StaticCache``
+                (``modules/static_cache.py``: the same step without dictionaries; causal only).
             positions: (T,) or (B, T) sentence positions of ``prev_output_tokens``; default 0..T-1.
             self_attn_layout: "causal", "bidirectional", or a (T, T) or (B, T, T) additive mask.
             encoder_rows: optional (B,) long, without a cache: ``encoder_out`` holds one entry
                 per image and row b reads image ``encoder_rows[b]`` (the image's keys and values
                 are projected once however many rows share it: training's two samples per
                 sentence).
+            memory: optional ``ImageMemory`` of the rows, without a cache: the cross-attention
+                reads its precomputed keys and values instead of projecting ``encoder_out``.
         Returns:
             ((B, T', V) logits, {"attn": None}); T' = 1 with a cache, else T.
         """
         if positions is None:
             positions = torch.arange(prev_output_tokens.size(1), device=prev_output_tokens.device)
+        if isinstance(incremental_state, StaticCache):
+            if positions.dim() != 1 or self_attn_layout != CAUSAL:
+                raise ValueError("a StaticCache decodes left to right at positions shared by the batch")
+            return static_step(self, incremental_state, prev_output_tokens[:, -1:], positions[-1:],
+                               features_only), {"attn": None}
+        if memory is not None:
+            if incremental_state is not None or encoder_rows is not None:
+                raise ValueError("memory= goes with full passes, without a cache or encoder_rows")
+            tgt_len = prev_output_tokens.size(1)
+            if isinstance(self_attn_layout, torch.Tensor):
+                attn_mask = self_attn_layout
+            elif self_attn_layout == CAUSAL:
+                attn_mask = torch.triu(self.position_table.new_full((tgt_len, tgt_len), float("-inf")), 1)
+            else:
+                attn_mask = None
+            return memory_pass(self, memory, prev_output_tokens, positions, attn_mask, features_only), {"attn": None}
         if incremental_state is not None:
             prev_output_tokens, positions = prev_output_tokens[:, -1:], positions[..., -1:]
         x = self.embed_scale * self.embed_tokens(prev_output_tokens) + self.position_table[positions]
@@ -104,6 +126,11 @@ class SAICDecoder(FairseqIncrementalDecoder):
     def output_layer(self, features):
         """(..., C) decoder states -> (..., V) logits (the projection tied to the embeddings)."""
         return self.output_projection(features)
+
+    def image_memory(self, encoder_out):
+        """The ImageMemory of ``encoder_out``: every layer's cross-attention keys and values,
+        projected once (a StaticCache's and the ``memory=`` full passes')."""
+        return ImageMemory.of(self, encoder_out)
 
     def length_logits(self, encoder_out):
         """(B, max_target_positions + 1) logits over the number of caption words."""

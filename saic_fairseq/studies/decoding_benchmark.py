@@ -92,6 +92,8 @@ def replay_bare(model, sample, recorded, clock, heads=()):
     caches themselves are never touched. A cache whose search shrank its batch is cut to the new
     rows untimed, like the reorder a search does between steps (search bookkeeping, not model
     cost)."""
+    from saic_fairseq.modules.static_cache import StaticCache
+
     decoder = model.decoder
     signature = inspect.signature(decoder.forward)
     start = clock()
@@ -101,7 +103,16 @@ def replay_bare(model, sample, recorded, clock, heads=()):
     for args, kwargs in recorded:
         call = signature.bind(*args, **kwargs)
         state = call.arguments.get("incremental_state")
-        if state is not None:
+        if isinstance(state, StaticCache):
+            if id(state) not in caches:
+                caches[id(state)] = state.fresh()
+            cache = caches[id(state)]
+            call.arguments["incremental_state"] = cache
+            rows = call.arguments["prev_output_tokens"].size(0)
+            if cache.batch != rows:
+                kept = torch.arange(rows, device=sample["id"].device)
+                cache.reorder(kept, images=kept)
+        elif state is not None:
             cache = caches.setdefault(id(state), {})
             call.arguments["incremental_state"] = cache
             rows, cached_rows = call.arguments["prev_output_tokens"].size(0), _cached_rows(cache)
@@ -124,37 +135,83 @@ def _cached_rows(cache):
     return None
 
 
-@torch.no_grad()
-def model_costs(model, sample, words, clock, repeats=20):
-    """Milliseconds of one cached decoder step (mean over a caption of ``words`` steps) and of
-    one full bidirectional pass over ``words`` tokens, at the sample's batch size."""
-    from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL
+#: the decoder-call implementations model_costs times: fairseq's incremental state, the static
+#: cache (modules/static_cache.py), and that step compiled (--compile; modules/compiled_step.py)
+IMPLEMENTATIONS = ("incremental", "static", "compiled")
 
+
+@torch.no_grad()
+def model_costs(model, sample, words, clock, repeats=20, compiled=False):
+    """Milliseconds of one cached decoder step (mean over a caption of ``words`` steps) and of
+    one full bidirectional pass over ``words`` tokens, at the sample's batch size, in each
+    implementation (interleaved, medians over ``repeats``): "incremental" (fairseq's
+    incremental state; the full pass projects the image's keys and values), "static" (a
+    StaticCache; the full pass reads an ImageMemory) and, with ``compiled``, "compiled"
+    (``--compile``: the model's decoder must have been compiled). Returns
+    {"cached step ms", "full pass ms"} of the fastest path used and "implementations": one
+    dict per implementation."""
+    from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL
+    from saic_fairseq.modules.static_cache import StaticCache
+
+    decoder = model.decoder
     encoder_out = model.encoder.forward_torchscript(sample["net_input"])
     rows = encoder_out["encoder_out"][0].size(1)
-    tokens = torch.full((rows, words), model.decoder.dictionary.unk(), dtype=torch.long,
-                        device=encoder_out["encoder_out"][0].device)
-    step_times, pass_times = [], []
+    device = encoder_out["encoder_out"][0].device
+    tokens = torch.full((rows, words), decoder.dictionary.unk(), dtype=torch.long, device=device)
+    positions = [torch.tensor([t], device=device) for t in range(words)]
+    memory = decoder.image_memory(encoder_out)
+    runner = getattr(decoder, "compiled_step", None)
+    names = [n for n in IMPLEMENTATIONS if n != "compiled" or (compiled and runner is not None)]
+    times = {name: ([], []) for name in names}
+
+    def steps(name):
+        if name == "incremental":
+            cache = {}
+            for t in range(1, words + 1):
+                decoder(tokens[:, :t], encoder_out, incremental_state=cache)
+            return
+        decoder.compiled_step = runner if name == "compiled" else None
+        try:
+            cache = StaticCache(decoder, memory, words)
+            for t in range(words):
+                decoder(tokens[:, t : t + 1], None, incremental_state=cache, positions=positions[t])
+        finally:
+            decoder.compiled_step = runner
+
     for _ in range(repeats):
-        cache = {}
-        start = clock()
-        for t in range(1, words + 1):
-            model.decoder(tokens[:, :t], encoder_out, incremental_state=cache)
-        step_times.append((clock() - start) / words)
-        start = clock()
-        model.decoder(tokens, encoder_out, self_attn_layout=BIDIRECTIONAL)
-        pass_times.append(clock() - start)
-    return 1000 * float(np.median(step_times)), 1000 * float(np.median(pass_times))
+        for name in names:
+            start = clock()
+            steps(name)
+            times[name][0].append((clock() - start) / words)
+            start = clock()
+            if name == "incremental":
+                decoder(tokens, encoder_out, self_attn_layout=BIDIRECTIONAL)
+            else:  # compiled or not, the full pass is the memory pass
+                decoder(tokens, encoder_out, self_attn_layout=BIDIRECTIONAL, memory=memory)
+            times[name][1].append(clock() - start)
+    table = [{"implementation": name, "cached step ms": 1000 * float(np.median(step)),
+              "full pass ms": 1000 * float(np.median(full))} for name, (step, full) in times.items()]
+    for row in table:
+        row["x incremental step"] = row["cached step ms"] / table[0]["cached step ms"]
+        row["x incremental pass"] = row["full pass ms"] / table[0]["full pass ms"]
+    fastest = table[-1]
+    return {"cached step ms": fastest["cached step ms"], "full pass ms": fastest["full pass ms"],
+            "implementations": table}
 
 
 def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=TABLE2_MODES, quality=True,
-                  rounds=3, seed=0, progress=None, aic_model=None, quality_images=None, **options):
+                  rounds=3, seed=0, progress=None, aic_model=None, quality_images=None, compare_incremental=False,
+                  **options):
     """Rows of the benchmark table (dicts with COLUMNS), in ``modes`` order, and the model's
-    bare costs {"cached step ms", "full pass ms"}. ``aic_model`` (e.g. the AIC teacher) decodes
-    the AIC modes instead of ``model`` when given. Quality is scored on the first
-    ``quality_images`` images (default ``images``): the timed images' captions, then the
-    remaining images captioned untimed in batches of :data:`QUALITY_BATCH` (latency on a few
-    hundred images at batch 1, quality on many more)."""
+    bare costs (:func:`model_costs`). ``aic_model`` (e.g. the AIC teacher) decodes the AIC
+    modes instead of ``model`` when given. Quality is scored on the first ``quality_images``
+    images (default ``images``): the timed images' captions, then the remaining images
+    captioned untimed in batches of :data:`QUALITY_BATCH` (latency on a few hundred images at
+    batch 1, quality on many more). ``options``: build_caption_generator's keep_repeats,
+    outline_length, decoder_step, compile. ``compare_incremental``: every mode also runs on
+    ``--decoder-step incremental`` (rows labelled "... (incremental)", interleaved with the
+    others), and each row says on how many images both give the same caption
+    ("same as incremental")."""
     from fairseq import utils
 
     from saic_fairseq.generators.decoder_call_counter import DecoderCallCounter
@@ -162,8 +219,13 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     dataset = task.dataset(split)
     count = min(images, len(dataset))
     batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in dataset.batches(count, batch_size)]
+    steps = [options.get("decoder_step")] * len(modes)
+    if compare_incremental:
+        modes = list(modes) + [(f"{mode[0]} (incremental)", *mode[1:]) for mode in modes]
+        steps += ["incremental"] * (len(modes) - len(steps))
     models = [aic_model if aic_model is not None and mode[1] == "aic" else model for mode in modes]
-    generators = [mode_generator(task, m, mode, **options) for m, mode in zip(models, modes)]
+    generators = [mode_generator(task, m, mode, **{**options, "decoder_step": step})
+                  for m, mode, step in zip(models, modes, steps)]
     clock = Clock(device)
     with torch.no_grad():
         for generator, m in zip(generators, models):
@@ -190,7 +252,7 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
                                                                         sentence[0]["tokens"])
                 if progress:
                     progress()
-    step_ms, pass_ms = model_costs(model, batches[0], 12, clock)
+    costs = model_costs(model, batches[0], 12, clock, compiled=bool(options.get("compile")))
     rows = [summarise(mode, seconds[:, m], bare[m], calls[m], hypotheses[m], count, task.cfg.group_size,
                       task.cfg.iterations, outline_from_length(generators[m])) for m, mode in enumerate(modes)]
     if quality:  # the images beyond the timed ones, captioned untimed
@@ -208,9 +270,14 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
             for m, row in enumerate(rows):
                 row[f"x vs {reference}"] = float(np.median(ratios[:, m]))
                 row[f"spread {reference[-2:]}"] = f"{ratios[:, m].min():.2f}-{ratios[:, m].max():.2f}"
+    if compare_incremental:
+        half = len(rows) // 2
+        for row, old in zip(rows[:half], rows[half:]):
+            same = sum(row["captions"][i] == old["captions"].get(i) for i in row["captions"])
+            row["same as incremental"] = old["same as incremental"] = f"{same}/{len(row['captions'])}"
     if quality:
         add_quality(task, split, rows)
-    return rows, {"cached step ms": step_ms, "full pass ms": pass_ms}
+    return rows, costs
 
 
 def outline_from_length(generator):

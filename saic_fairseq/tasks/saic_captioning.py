@@ -24,12 +24,14 @@ from saic_fairseq.data.coco_captions import first_line_of_each_image, read_image
 from saic_fairseq.data.image_caption_dataset import ImageCaptionDataset
 from saic_fairseq.errors import SAICInputError
 from saic_fairseq.features.feature_store import FeatureStore
+from saic_fairseq.generators import DECODER_STEPS
 from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS
 
 logger = logging.getLogger(__name__)
 
 DECODING_MODES = ChoiceEnum(["aic", "saic", "naic", "ir-naic"])
 OUTLINE_LENGTH_CHOICES = ChoiceEnum(list(OUTLINE_LENGTHS))
+DECODER_STEP_CHOICES = ChoiceEnum(list(DECODER_STEPS))
 MASK, BOG = "<mask>", "<bog>"
 
 
@@ -61,6 +63,18 @@ class SAICCaptioningConfig(FairseqDataclass):
                                          "ceil(N/k) words, N the length head's caption length, and makes no </s> step "
                                          "(an earlier </s> still ends it); eos = it writes until its own </s> (the "
                                          "paper). A beam-searched outline always ends with its own </s>"}
+    )
+    decoder_step: DECODER_STEP_CHOICES = field(
+        default=DECODER_STEPS[0], metadata={"help": "static = our searches (greedy, beam, mask-predict) on a "
+                                        "preallocated cache, the image's keys and values projected once; "
+                                        "incremental = fairseq's incremental state and SequenceGenerator for beams. "
+                                        "The same captions and scores; options our beam search does not reproduce "
+                                        "(n-gram blocking, sampling, ensembles) use SequenceGenerator either way"}
+    )
+    compile: bool = field(
+        default=False, metadata={"help": "with --decoder-step static: the cached decoder step under torch.compile "
+                                 "(CPU: inductor, needs a C++ compiler; the first call per batch size compiles), "
+                                 "captured in CUDA graphs on a GPU"}
     )
     keep_repeats: bool = field(
         default=False, metadata={"help": "saic, naic, ir-naic: keep a word predicted in parallel that equals the "

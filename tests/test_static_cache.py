@@ -1,0 +1,227 @@
+"""The static-cache decoder step and our beam search against the paths they replace: the same
+logits as fairseq's incremental state (bit for bit on this CPU), the same hypotheses, scores and
+order as fairseq's SequenceGenerator, the same captions in every mode."""
+import argparse
+import math
+
+import pytest
+import torch
+
+from conftest import first_batch, trained_task_and_model
+from saic_fairseq.generators import build_caption_generator
+from saic_fairseq.generators.aic_generator import AICSequenceGenerator
+from saic_fairseq.generators.beam_search import BeamGenerator, BeamSearch
+from saic_fairseq.generators.outliner_model import OutlinerModel
+from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, layout_of
+from saic_fairseq.modules.static_cache import ImageMemory, StaticCache, full_width_step
+from test_decoder_equivalence import encode, random_tokens
+
+
+@pytest.fixture(scope="module")
+def k3(proxy_data, trained_state):
+    return trained_task_and_model(proxy_data, trained_state, 3, ["--outline-beam", "4", "--fill-beam", "2"])
+
+
+def gen_args(beam, **options):
+    defaults = dict(max_len_a=0, max_len_b=200, min_len=1, unnormalized=False, lenpen=1.0, unkpen=0.0,
+                    temperature=1.0, no_repeat_ngram_size=0)
+    return argparse.Namespace(beam=beam, **{**defaults, **options})
+
+
+@pytest.mark.parametrize("stride", [1, 3])  # AIC positions, Outliner positions (k = 3)
+def test_static_step_equals_incremental_step_through_a_beam_reorder(k3, stride):
+    """Step for step the same logits as fairseq's incremental state, before and after a beam
+    reorder (rows stay with their image, as in a beam), padded image regions included."""
+    task, model = k3
+    decoder = model.decoder
+    rows = torch.arange(3).repeat_interleave(2)  # 3 images x 2 hypotheses
+    enc = model.encoder.reorder_encoder_out(encode(model, dim=16), rows)
+    tokens = random_tokens(task, 6, 9)
+    positions = torch.arange(9) * stride
+    incremental, static = {}, StaticCache(decoder, ImageMemory.of(decoder, enc), 10)
+    assert static.memory.mask is not None  # the padded regions are masked
+    order = torch.tensor([1, 1, 2, 3, 5, 4])
+    with torch.no_grad():
+        for t in range(9):
+            if t == 5:
+                decoder.reorder_incremental_state_scripting(incremental, order)
+                static.reorder(order)
+            expected, _ = decoder(tokens[:, : t + 1], enc, incremental_state=incremental, positions=positions[: t + 1])
+            got, _ = decoder(tokens[:, t : t + 1], None, incremental_state=static, positions=positions[t : t + 1])
+            assert got.shape == expected.shape == (6, 1, len(task.target_dictionary))
+            assert torch.equal(got, expected), f"step {t}: {(got - expected).abs().max()}"
+    assert static.length == 9
+
+
+def test_full_width_step_equals_static_step(k3):
+    """The compile / CUDA-graph step (every cache slot, the empty ones masked) gives the
+    sliced step's logits within 1e-5 and writes the same cache."""
+    task, model = k3
+    decoder = model.decoder
+    memory = ImageMemory.of(decoder, encode(model, dim=16))
+    tokens, positions = random_tokens(task, 3, 7), torch.arange(7) * 3
+    sliced, full = StaticCache(decoder, memory, 8), StaticCache(decoder, memory, 8)
+    with torch.no_grad():
+        for t in range(7):
+            expected, _ = decoder(tokens[:, t : t + 1], None, incremental_state=sliced, positions=positions[t : t + 1])
+            got = full_width_step(decoder, full.self_kv, full.positions, memory.keys, memory.values, memory.mask,
+                                  tokens[:, t : t + 1], torch.tensor([t]), positions[t : t + 1])
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(full.self_kv[:, :, :, :, :7], sliced.self_kv[:, :, :, :, :7], atol=1e-6, rtol=0)
+    assert torch.equal(full.positions[:7], sliced.positions[:7])
+
+
+@pytest.mark.parametrize("layout", ["bidirectional-padded", "causal"])
+def test_memory_pass_equals_full_pass(k3, layout):
+    """A full pass reading the projected-once image memory = the decoder's own full pass."""
+    task, model = k3
+    enc = encode(model, dim=16)
+    tokens = random_tokens(task, 3, 8)
+    kwargs = {}
+    if layout == "bidirectional-padded":
+        tokens[1, 5:] = task.target_dictionary.pad()
+        kwargs = {"self_attn_layout": BIDIRECTIONAL}
+    with torch.no_grad():
+        expected, _ = model.decoder(tokens, enc, **kwargs)
+        got, _ = model.decoder(tokens, enc, memory=ImageMemory.of(model.decoder, enc), **kwargs)
+    assert torch.equal(got, expected)
+
+
+def test_static_cache_refuses_what_it_cannot_decode(k3):
+    task, model = k3
+    enc = encode(model, dim=16)
+    cache = StaticCache(model.decoder, ImageMemory.of(model.decoder, enc), 1)
+    tokens = random_tokens(task, 3, 2)
+    with torch.no_grad():
+        model.decoder(tokens[:, :1], None, incremental_state=cache, positions=torch.tensor([0]))
+        with pytest.raises(ValueError, match="holds 1 steps; step 2 does not fit"):
+            model.decoder(tokens[:, 1:], None, incremental_state=cache, positions=torch.tensor([1]))
+        with pytest.raises(ValueError, match="positions shared by the batch"):
+            model.decoder(tokens, None, incremental_state=cache.fresh(), positions=torch.arange(2).repeat(3, 1))
+
+
+def assert_same_hypotheses(got, expected):
+    """Per sentence: the same number of hypotheses, in the same order, with the same tokens,
+    scores and positional scores."""
+    assert len(got) == len(expected)
+    for g_hypos, e_hypos in zip(got, expected):
+        assert len(g_hypos) == len(e_hypos)
+        for g, e in zip(g_hypos, e_hypos):
+            assert g["tokens"].tolist() == e["tokens"].tolist()
+            assert float(g["score"]) == float(e["score"])
+            assert torch.equal(g["positional_scores"], e["positional_scores"])
+
+
+@pytest.mark.parametrize("group_size", [1, 3])
+@pytest.mark.parametrize("beam", [2, 4])
+@pytest.mark.parametrize("options", [{}, {"len_penalty": 0.5, "unk_penalty": 2.0, "min_len": 3},
+                                     {"normalize_scores": False, "temperature": 0.7},
+                                     {"len_penalty": 2.0, "unk_penalty": math.inf}])
+def test_beam_search_equals_sequence_generator(proxy_data, trained_state, group_size, beam, options):
+    """Our batched beam search = fairseq's SequenceGenerator: the same hypotheses, scores,
+    positional scores and order, at AIC positions and the Outliner's, with sentences that
+    finish at different steps and some that hit the length limit."""
+    task, model = trained_task_and_model(proxy_data, trained_state, group_size)
+    lay = layout_of(task)
+    sample = first_batch(task, batch_size=16)
+    outliner = OutlinerModel(model, lay)
+    max_len = {1: 6, 3: 3}[group_size]  # short enough that some hypotheses hit the limit
+    fairseq_search = AICSequenceGenerator([outliner], task.target_dictionary, lay.bog, beam_size=beam, max_len_a=0,
+                                          max_len_b=max_len, **options)
+    encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+    outliner.encoder.encoder_out = encoder_out
+    expected = fairseq_search.generate([outliner], sample)
+    got = BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, beam, max_len,
+                     **options).search(encoder_out)
+    assert_same_hypotheses(got, expected)
+    lengths = {len(h["tokens"]) for hypos in got for h in hypos}
+    assert max_len + 1 in lengths  # the length limit is covered
+    if not options:
+        assert len(lengths) > 1  # and hypotheses that end early
+
+
+def test_static_decoding_uses_our_searches_and_falls_back_to_fairseqs(k3):
+    task, model = k3
+    assert isinstance(build_caption_generator(task, [model], gen_args(4), decoding="aic"), BeamGenerator)
+    assert build_caption_generator(task, [model], gen_args(4), decoding="saic").beam is not None
+    blocked = gen_args(4, no_repeat_ngram_size=2)  # n-gram blocking: SequenceGenerator's
+    assert isinstance(build_caption_generator(task, [model], blocked, decoding="aic"), AICSequenceGenerator)
+    assert build_caption_generator(task, [model], blocked, decoding="saic").beam is None
+    old = build_caption_generator(task, [model], gen_args(4), decoding="aic", decoder_step="incremental")
+    assert isinstance(old, AICSequenceGenerator)
+    with pytest.raises(ValueError, match="--decoder-step must be one of static, incremental, got 'fast'"):
+        build_caption_generator(task, [model], gen_args(4), decoding="aic", decoder_step="fast")
+
+
+MODES = [  # (decoding, beam, outline_beam, fill_beam, iterations, fill_iterations)
+    ("aic", 4, None, None, None, 0), ("aic", 1, None, None, None, 0), ("saic", 1, 4, 2, None, 0),
+    ("saic", 1, 4, 1, None, 0), ("saic", 1, 1, 1, None, 0), ("saic", 1, 1, 1, None, 2), ("naic", 1, None, 1, None, 0),
+    ("ir-naic", 1, None, 1, 3, 0), ("ir-naic", 1, None, 3, 5, 0),
+]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: "-".join(str(x) for x in m))
+def test_every_mode_gives_the_same_captions_on_both_decoder_steps(k3, mode):
+    """--decoder-step static (the default) and incremental: the same hypotheses and scores."""
+    task, model = k3
+    decoding, beam, outline_beam, fill_beam, iterations, fill_iterations = mode
+    sample = first_batch(task, batch_size=8)
+    outputs = [build_caption_generator(task, [model], gen_args(beam), decoding, outline_beam, fill_beam, iterations,
+                                       fill_iterations=fill_iterations, decoder_step=step).generate([model], sample)
+               for step in ("incremental", "static")]
+    for old, new in zip(*outputs):
+        assert [h["tokens"].tolist() for h in new] == [h["tokens"].tolist() for h in old]
+        assert [float(h["score"]) for h in new] == [float(h["score"]) for h in old]
+
+
+def test_compiled_step_gives_the_static_captions(k3):
+    """--compile (torch.compile of the full-width step on this CPU): the same AIC beam and SAIC
+    captions as the eager static step, scores within 1e-5."""
+    import copy
+
+    task, model = k3
+    compiled = copy.deepcopy(model)
+    sample = first_batch(task, batch_size=4)
+    for decoding, beam in (("aic", 3), ("saic", 1)):
+        eager = build_caption_generator(task, [model], gen_args(beam), decoding, 1, 1).generate([model], sample)
+        fast = build_caption_generator(task, [compiled], gen_args(beam), decoding, 1, 1,
+                                       compile=True).generate([compiled], sample)
+        assert compiled.decoder.compiled_step is not None
+        for e_hypos, f_hypos in zip(eager, fast):
+            assert [h["tokens"].tolist() for h in f_hypos] == [h["tokens"].tolist() for h in e_hypos]
+            for e, f in zip(e_hypos, f_hypos):
+                torch.testing.assert_close(f["score"], e["score"], atol=1e-5, rtol=0)
+    assert getattr(model.decoder, "compiled_step", None) is None  # only the model asked for is compiled
+
+
+def test_cuda_graph_caches_stay_in_place_and_are_reused(k3):
+    """What CUDA graphs need of a cache, checked on the CPU: its buffers come from a pool (one
+    per shape, zeroed for each new search: the graph captured on them is reused across calls),
+    a beam reorder writes in place, a shrinking batch moves to the pool's buffer of the new
+    shape, and the contents are those of an ordinary reorder."""
+    from saic_fairseq.modules.compiled_step import CompiledStep
+
+    task, model = k3
+    decoder = model.decoder
+    memory = ImageMemory.of(decoder, encode(model, dim=16))
+    plain = StaticCache(decoder, memory, 6)
+    plain.self_kv.normal_()
+    plain.layers = plain.self_kv.unbind(0)
+    decoder.compiled_step = CompiledStep(decoder, cuda_graphs=True)
+    try:
+        pooled = StaticCache(decoder, memory, 6)
+        address = pooled.self_kv.data_ptr()
+        pooled.self_kv.copy_(plain.self_kv)
+        order = torch.tensor([2, 0, 1])
+        plain.reorder(order)
+        pooled.reorder(order)
+        assert pooled.self_kv.data_ptr() == address and torch.equal(pooled.self_kv, plain.self_kv)
+        assert all(layer.data_ptr() == kv.data_ptr() for layer, kv in zip(pooled.layers, pooled.self_kv.unbind(0)))
+        kept = torch.tensor([2, 0])
+        plain.reorder(kept, images=kept)
+        pooled.reorder(kept, images=kept)
+        assert pooled.batch == 2 and torch.equal(pooled.self_kv, plain.self_kv)
+        again = StaticCache(decoder, memory, 6)  # the next search of 3 images: the first buffer, zeroed
+        assert again.self_kv.data_ptr() == address and not again.self_kv.any()
+    finally:
+        del decoder.compiled_step
