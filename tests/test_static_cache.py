@@ -206,21 +206,26 @@ def test_cuda_graph_caches_stay_in_place_and_are_reused(k3):
     memory = ImageMemory.of(decoder, encode(model, dim=16))
     plain = StaticCache(decoder, memory, 6)
     plain.self_kv.normal_()
-    plain.layers = plain.self_kv.unbind(0)
+    plain.length = 5  # five steps written
     decoder.compiled_step = CompiledStep(decoder, cuda_graphs=True)
     try:
         pooled = StaticCache(decoder, memory, 6)
         address = pooled.self_kv.data_ptr()
         pooled.self_kv.copy_(plain.self_kv)
+        pooled.length = 5
+        before = plain.self_kv.clone()
         order = torch.tensor([2, 0, 1])
         plain.reorder(order)
         pooled.reorder(order)
         assert pooled.self_kv.data_ptr() == address and torch.equal(pooled.self_kv, plain.self_kv)
+        assert torch.equal(plain.self_kv[:, :, :, :, :5], before[:, :, order, :, :5])
         assert all(layer.data_ptr() == kv.data_ptr() for layer, kv in zip(pooled.layers, pooled.self_kv.unbind(0)))
         kept = torch.tensor([2, 0])
         plain.reorder(kept, images=kept)
         pooled.reorder(kept, images=kept)
-        assert pooled.batch == 2 and torch.equal(pooled.self_kv, plain.self_kv)
+        assert pooled.batch == 2
+        assert torch.equal(pooled.self_kv[:, :, :, :, :5], plain.self_kv[:, :, :, :, :5])
+        assert torch.equal(plain.self_kv[:, :, :, :, :5], before[:, :, order[kept], :, :5])
         again = StaticCache(decoder, memory, 6)  # the next search of 3 images: the first buffer, zeroed
         assert again.self_kv.data_ptr() == address and not again.self_kv.any()
     finally:
