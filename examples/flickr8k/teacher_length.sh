@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How far the AIC teacher gets with longer training: the recipe's teacher stage for EPOCHS
 # epochs (checkpoint by valid CIDEr-D, greedy), then beam 5 scored on the validation and the
-# official test photos (pycocoevalcap; the table in docs/flickr8k.md, "Training length").
+# official test photos (pycocoevalcap; docs/flickr8k.md, "What it shows", the teacher).
 #   EPOCHS=15 bash examples/flickr8k/teacher_length.sh     (after run.sh's stages 1-2)
 # Settings are chosen on the validation split; the test split is only reported.
 set -euo pipefail
