@@ -98,46 +98,6 @@ class StaticCache:
 
     @property
     def batch(self):
-        return self.keys[0].size(0) // self.heads
-
-    def select(self, rows):
-        """The memory of images ``rows`` (R,) long: one row per hypothesis or outline."""
-        def pick(x):
-            return x.view(self.batch, -1, *x.shape[1:]).index_select(0, rows).view(-1, *x.shape[1:])
-
-        mask = None if self.mask is None else self.mask.index_select(0, rows)
-        return ImageMemory([pick(k) for k in self.keys], [pick(v) for v in self.values], mask, self.heads)
-
-
-class StaticCache:
-    """The preallocated state of one left-to-right search over B rows (see the module docstring).
-
-    Args:
-        decoder: the SAICDecoder that will read and write it.
-        memory: the rows' :class:`ImageMemory` (one per row).
-        max_steps: T_max, the most steps the search can take.
-    """
-
-    def __init__(self, decoder, memory, max_steps):
-        attention = decoder.layers[0].self_attn
-        self.memory = self.first_memory = memory
-        self.runner = getattr(decoder, "compiled_step", None)  # --compile (modules/compiled_step.py)
-        self.first_shape = [len(decoder.layers), 2, memory.batch, attention.num_heads, max_steps, attention.head_dim]
-        self._allocate(self.first_shape)
-        self.length = 0
-
-    def _allocate(self, shape):
-        """New zeroed buffers of ``shape`` (from the CUDA-graph pool under ``--compile``)."""
-        device, dtype = self.memory.keys[0].device, self.memory.keys[0].dtype
-        if self.runner is not None:
-            self.self_kv, self.positions = self.runner.cache_buffers(shape, device, dtype)
-        else:
-            self.self_kv = torch.zeros(shape, device=device, dtype=dtype)
-            self.positions = torch.zeros(shape[4], dtype=torch.long, device=device)
-        self.layers = self.self_kv.unbind(0)  # per-layer (2, B, H, T_max, d) views
-
-    @property
-    def batch(self):
         return self.self_kv.size(2)
 
     @property
