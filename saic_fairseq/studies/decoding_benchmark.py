@@ -9,10 +9,13 @@ machine cannot favour one mode (what ``saic-benchmark`` prints).
   vocabulary projections and length predictions their callers ran), plus the encoder:
   ``overhead`` = the mode's time in that round / that bare time, so bookkeeping is visible
   (the calls are the same in every round; one replay keeps the benchmark short).
+* Python's garbage collector is paused during the timed rounds (as ``timeit`` does).
 * The model's own cost is printed beside the modes: one cached decoder step and one full
   pass over a caption-length input, each timed alone.
 """
 import argparse
+import contextlib
+import gc
 import inspect
 import math
 import os
@@ -79,6 +82,21 @@ class Clock:
     def __call__(self):
         self.sync()
         return time.perf_counter()
+
+
+@contextlib.contextmanager
+def paused_garbage_collection():
+    """Python's garbage collector off while timing (as ``timeit`` does): a collection of a test
+    session's or a long run's objects takes tens of milliseconds and would land on whichever
+    mode or replay happens to allocate when it triggers. Collected once on leaving."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect()
 
 
 @torch.no_grad()
@@ -236,7 +254,7 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     bare = np.zeros((len(modes), len(batches)))  # first round only
     calls = np.zeros((len(modes), len(batches)))
     hypotheses = [dict() for _ in modes]
-    with torch.no_grad():
+    with torch.no_grad(), paused_garbage_collection():
         for r in range(rounds):
             for b, sample in enumerate(batches):
                 for m in rng.permutation(len(modes)):
