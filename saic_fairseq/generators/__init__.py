@@ -2,8 +2,8 @@
 import math
 
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
-from saic_fairseq.generators.beam_search import BeamGenerator, search_applies
-from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedyGenerator, greedy_applies
+from saic_fairseq.generators.beam_search import BeamGenerator
+from saic_fairseq.generators.greedy_search import SEARCH_OPTIONS, GreedyGenerator, search_applies
 from saic_fairseq.generators.mask_predict_generator import MaskPredictGenerator
 from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS, SAICGenerator
 from saic_fairseq.modules.compiled_step import compile_decoder
@@ -63,13 +63,12 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
         opts["unk_penalty"] = math.inf
     if decoding == "aic":
         beam = getattr(gen, "beam", 5)
-        if beam == 1 and len(models) == 1 and greedy_applies(opts):
-            limit = min(opts["max_len_b"], models[0].max_decoder_positions() - 1)
-            return GreedyGenerator(models[0], d, task.bog_idx, limit, static=static,
-                                   **{k: opts[k] for k in GREEDY_OPTIONS})
-        if static and len(models) == 1 and search_applies(opts):
-            limit = min(opts["max_len_b"], models[0].max_decoder_positions() - 1)
-            return BeamGenerator(models[0], d, task.bog_idx, beam, limit, **{k: opts[k] for k in GREEDY_OPTIONS})
+        if len(models) == 1 and search_applies(opts) and (beam == 1 or static):
+            limit = min(opts["max_len_b"], models[0].max_decoder_positions() - 1)  # SequenceGenerator's
+            ours = {k: opts[k] for k in SEARCH_OPTIONS}
+            if beam == 1:
+                return GreedyGenerator(models[0], d, task.bog_idx, limit, static=static, **ours)
+            return BeamGenerator(models[0], d, task.bog_idx, beam, limit, **ours)
         return AICSequenceGenerator(models, d, task.bog_idx, beam_size=beam, **opts)
     if len(models) != 1:
         raise ValueError(f"--decoding {decoding} decodes with one model; got an ensemble of {len(models)}")

@@ -13,26 +13,15 @@ unknown-word penalty, no ``</s>`` before ``min_len``) as one added bias row.
 
 Options it reproduces: beam, ``--lenpen``, ``--unnormalized``, ``--min-len``, ``--max-len-b``
 (with ``--max-len-a 0``), ``--unkpen``, ``--temperature``. Anything else (n-gram blocking,
-sampling, prefixes, ensembles) goes to SequenceGenerator (``search_applies``).
+sampling, prefixes, ensembles) goes to SequenceGenerator (``greedy_search.search_applies``).
 """
 import math
 
 import torch
 
-from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, step_biases
+from saic_fairseq.generators.greedy_search import step_biases
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
 from saic_fairseq.modules.static_cache import StaticCache
-
-#: SequenceGenerator options the batched beam search reproduces (with max_len_a = 0, max_len_b)
-BEAM_OPTIONS = GREEDY_OPTIONS
-
-
-def search_applies(options):
-    """True when a beam search with these SequenceGenerator options needs nothing beyond what
-    :class:`BeamSearch` (and the greedy loop) reproduce."""
-    return options.get("max_len_a", 0) == 0 and not any(
-        value for name, value in options.items() if name not in BEAM_OPTIONS + ("max_len_a", "max_len_b"))
-
 
 class BeamSearch:
     """Beam search of one decoder at given sentence positions.

@@ -13,15 +13,15 @@ import torch
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
 from saic_fairseq.modules.static_cache import StaticCache
 
-#: SequenceGenerator options the greedy loop reproduces
-GREEDY_OPTIONS = ("min_len", "len_penalty", "normalize_scores", "unk_penalty", "temperature")
+#: SequenceGenerator options our searches (this greedy loop, ``beam_search.BeamSearch``) reproduce
+SEARCH_OPTIONS = ("min_len", "len_penalty", "normalize_scores", "unk_penalty", "temperature")
 
 
-def greedy_applies(options):
-    """True when a beam-1 search with these SequenceGenerator options needs nothing beyond
-    what GreedySearch reproduces (no n-gram blocking, no length limit growing with the input)."""
+def search_applies(options):
+    """True when a search with these SequenceGenerator options needs nothing beyond what our
+    searches reproduce (no n-gram blocking, no length limit growing with the input)."""
     return options.get("max_len_a", 0) == 0 and not any(
-        value for name, value in options.items() if name not in GREEDY_OPTIONS + ("max_len_a", "max_len_b"))
+        value for name, value in options.items() if name not in SEARCH_OPTIONS + ("max_len_a", "max_len_b"))
 
 
 def step_biases(cached, vocab, pad, unk, eos, unk_penalty, device):

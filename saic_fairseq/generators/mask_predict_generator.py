@@ -85,10 +85,12 @@ class MaskPredictGenerator:
         self.drop_repeats = drop_repeats
         self.static = static
 
-    def mask_predict(self, encoder_out, tokens, maskable, iterations):
-        """:func:`mask_predict` with this generator's decoder and forbidden words."""
+    def mask_predict(self, encoder_out, tokens, maskable, iterations, memory=None):
+        """:func:`mask_predict` with this generator's decoder and forbidden words (``memory``:
+        the rows' ImageMemory when the caller has it; projected here when static)."""
         self.forbidden = self.forbidden.to(tokens.device)
-        memory = self.model.decoder.image_memory(encoder_out) if self.static else None
+        if self.static and memory is None:
+            memory = self.model.decoder.image_memory(encoder_out)
         return mask_predict(self.model.decoder, self.layout, self.forbidden, encoder_out, tokens, maskable,
                             iterations, memory=memory)
 
@@ -100,17 +102,21 @@ class MaskPredictGenerator:
         length_logits = model.decoder.length_logits(encoder_out)[:, 1 : self.max_len + 1]
         beam = min(self.length_beam, length_logits.size(1))
         bsz = length_logits.size(0)
+        memory = model.decoder.image_memory(encoder_out) if self.static else None  # once per image
         if beam == 1:  # one candidate per image: the rows are the images
             lengths = length_logits.argmax(-1) + 1
             rows = torch.arange(bsz, device=lengths.device)
         else:
             lengths = length_logits.topk(beam, dim=-1).indices.view(-1) + 1  # (B * beam,)
             rows = torch.arange(bsz, device=lengths.device).repeat_interleave(beam)
-            encoder_out = model.encoder.reorder_encoder_out(encoder_out, rows)
+            if memory is None:
+                encoder_out = model.encoder.reorder_encoder_out(encoder_out, rows)
+            else:  # the passes read the memory only
+                memory = memory.select(rows)
         width = int(lengths.max())
         valid = torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
         tokens = torch.full(valid.shape, layout.mask, dtype=torch.long, device=lengths.device).masked_fill(~valid, pad)
-        tokens, scores = self.mask_predict(encoder_out, tokens, valid, self.iterations)
+        tokens, scores = self.mask_predict(encoder_out, tokens, valid, self.iterations, memory)
         if self.drop_repeats:
             dropped = repeats(tokens, valid)
             if bool(dropped.any()):

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from fairseq.data import data_utils
 
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
-from saic_fairseq.generators.beam_search import BEAM_OPTIONS, BeamSearch, search_applies
-from saic_fairseq.generators.greedy_search import GREEDY_OPTIONS, GreedySearch, greedy_applies
+from saic_fairseq.generators.beam_search import BeamSearch
+from saic_fairseq.generators.greedy_search import SEARCH_OPTIONS, GreedySearch, search_applies
 from saic_fairseq.generators.mask_predict_generator import mask_predict
 from saic_fairseq.generators.outliner_model import OutlinerModel
 from saic_fairseq.generators.repeat_removal import compact, repeats
@@ -68,12 +68,13 @@ class SAICGenerator:
         self.static = static
         # SequenceGenerator's own limit: min(max_len_b, the model's positions - 1)
         limit = min(outline_len, self.outliner.max_decoder_positions() - 1)
-        if outline_beam == 1 and greedy_applies(search_kwargs):
+        ours = {k: v for k, v in options.items() if k in SEARCH_OPTIONS}
+        if outline_beam == 1 and search_applies(search_kwargs):
             self.greedy = GreedySearch(model.decoder, tgt_dict, layout.bog, layout.outliner_positions, limit,
-                                       static=static, **{k: v for k, v in options.items() if k in GREEDY_OPTIONS})
+                                       static=static, **ours)
         elif static and search_applies(search_kwargs):
             self.beam = BeamSearch(model.decoder, tgt_dict, layout.bog, layout.outliner_positions, outline_beam, limit,
-                                   **{k: v for k, v in options.items() if k in BEAM_OPTIONS})
+                                   **ours)
         else:
             self.search = AICSequenceGenerator([self.outliner], tgt_dict, layout.bog, beam_size=outline_beam,
                                                max_len_a=0, max_len_b=outline_len, **options)
@@ -158,8 +159,10 @@ class SAICGenerator:
                                 outline_scores, outline_lengths, scores)
             return (*merged, outline_lengths)
         if self.greedy is None:  # the greedy Outliner's rows are the images themselves
-            encoder_out = self.model.encoder.reorder_encoder_out(encoder_out, rows)
-            memory = None if memory is None else memory.select(rows)
+            if memory is None:
+                encoder_out = self.model.encoder.reorder_encoder_out(encoder_out, rows)
+            else:  # the passes read the memory only
+                memory = memory.select(rows)
         self.forbidden = self.forbidden.to(inputs.device)
         fill_tokens, fill_scores = mask_predict(self.model.decoder, layout, self.forbidden, encoder_out, inputs,
                                                 masked, 1 + self.fill_iterations, masked, memory)

@@ -12,6 +12,20 @@ from saic_fairseq.modules.saic_decoder_layer import SAICDecoderLayer
 from saic_fairseq.modules.static_cache import ImageMemory, StaticCache, memory_pass, static_step
 
 
+def self_attention_mask(layout, tgt_len, cached, like):
+    """The additive (T, T) self-attention mask of ``layout`` ("causal", "bidirectional" or a
+    mask given as is) for ``tgt_len`` queries, None where nothing is masked: bidirectional, or
+    causal with a cache (the one new query sees every cached key). ``like``: a tensor of the
+    model's dtype and device."""
+    if isinstance(layout, torch.Tensor):
+        return layout
+    if layout == CAUSAL and not cached:
+        return torch.triu(like.new_full((tgt_len, tgt_len), float("-inf")), 1)
+    if layout in (CAUSAL, BIDIRECTIONAL):
+        return None
+    raise ValueError(f"unknown self-attention layout {layout!r}")
+
+
 class SAICDecoder(FairseqIncrementalDecoder):
     """Transformer decoder with relative-position self-attention and a length head.
 
@@ -81,13 +95,7 @@ class SAICDecoder(FairseqIncrementalDecoder):
         if memory is not None:
             if incremental_state is not None or encoder_rows is not None:
                 raise ValueError("memory= goes with full passes, without a cache or encoder_rows")
-            tgt_len = prev_output_tokens.size(1)
-            if isinstance(self_attn_layout, torch.Tensor):
-                attn_mask = self_attn_layout
-            elif self_attn_layout == CAUSAL:
-                attn_mask = torch.triu(self.position_table.new_full((tgt_len, tgt_len), float("-inf")), 1)
-            else:
-                attn_mask = None
+            attn_mask = self_attention_mask(self_attn_layout, prev_output_tokens.size(1), False, self.position_table)
             return memory_pass(self, memory, prev_output_tokens, positions, attn_mask, features_only), {"attn": None}
         if incremental_state is not None:
             prev_output_tokens, positions = prev_output_tokens[:, -1:], positions[..., -1:]
@@ -97,14 +105,7 @@ class SAICDecoder(FairseqIncrementalDecoder):
         padding_mask = prev_output_tokens.eq(self.padding_idx)
         if incremental_state is not None or not padding_mask.any():
             padding_mask = None
-        if isinstance(self_attn_layout, torch.Tensor):
-            attn_mask = self_attn_layout
-        elif self_attn_layout == CAUSAL and incremental_state is None:
-            attn_mask = torch.triu(x.new_full((tgt_len, tgt_len), float("-inf")), 1)
-        elif self_attn_layout in (CAUSAL, BIDIRECTIONAL):
-            attn_mask = None
-        else:
-            raise ValueError(f"unknown self-attention layout {self_attn_layout!r}")
+        attn_mask = self_attention_mask(self_attn_layout, tgt_len, incremental_state is not None, x)
         enc = encoder_out["encoder_out"][0]
         enc_mask = encoder_out["encoder_padding_mask"][0] if encoder_out["encoder_padding_mask"] else None
         if encoder_rows is not None:

@@ -73,7 +73,7 @@ class SAICCaptioningConfig(FairseqDataclass):
     )
     compile: bool = field(
         default=False, metadata={"help": "with --decoder-step static: the cached decoder step under torch.compile "
-                                 "(CPU: inductor, needs a C++ compiler; the first call per batch size compiles), "
+                                 "(CPU: inductor, needs a C++ compiler; the first calls compile), "
                                  "captured in CUDA graphs on a GPU"}
     )
     keep_repeats: bool = field(
