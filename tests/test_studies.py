@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -80,7 +81,9 @@ def test_studies_resume_after_a_kill_and_report_only_finished_models(distilled, 
     first = subprocess.Popen(script, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     deadline = time.time() + 300
-    while not os.path.exists(f"{runs}/raw/checkpoint_last.pt") and time.time() < deadline and first.poll() is None:
+    # fairseq writes checkpoint_best.pt and then copies it to checkpoint_last.pt: kill once the copy
+    # is whole (a zip's central directory comes last), not while it is being written
+    while not zipfile.is_zipfile(f"{runs}/raw/checkpoint_last.pt") and time.time() < deadline and first.poll() is None:
         time.sleep(0.2)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
