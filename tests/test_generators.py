@@ -307,3 +307,29 @@ def test_outline_length_from_the_length_head(k3):
             from_length.generate([model], single)
         natural = int(outline_lengths[row]) - 1
         assert calls.count == (natural + 1 if natural < by_hand[row] else by_hand[row]) + 1
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_prefix_tokens_go_to_sequence_generator_and_other_modes_refuse_them(k3, beam):
+    """fairseq-generate --prefix-size P forces each caption's first P words: AIC hands that to
+    SequenceGenerator (our searches start at <bog>); the parallel modes and our searches refuse it."""
+    from saic_fairseq.generators.aic_generator import AICSequenceGenerator
+
+    task, model = k3
+    sample = first_batch(task, batch_size=4)
+    prefixed = gen_args(beam)
+    prefixed.prefix_size = 1
+    generator = build_caption_generator(task, [model], prefixed, decoding="aic")
+    assert isinstance(generator, AICSequenceGenerator)
+    prefix = sample["target"][:, :1]
+    for row, hypos in enumerate(generator.generate([model], sample, prefix_tokens=prefix)):
+        assert [int(h["tokens"][0]) for h in hypos] == [int(prefix[row, 0])] * beam
+    ours = build_caption_generator(task, [model], gen_args(beam), decoding="aic")
+    with pytest.raises(ValueError, match=rf"{type(ours).__name__} does not force prefix tokens"):
+        ours.generate([model], sample, prefix_tokens=prefix)
+    for decoding in ("saic", "naic", "ir-naic"):
+        with pytest.raises(ValueError, match=rf"--prefix-size 1: .* --decoding {decoding} does not"):
+            build_caption_generator(task, [model], prefixed, decoding=decoding)
+        with pytest.raises(ValueError, match="does not force prefix tokens"):
+            build_caption_generator(task, [model], gen_args(beam), decoding=decoding).generate(
+                [model], sample, prefix_tokens=prefix)

@@ -13,13 +13,13 @@ unknown-word penalty, no ``</s>`` before ``min_len``) as one added bias row.
 
 Options it reproduces: beam, ``--lenpen``, ``--unnormalized``, ``--min-len``, ``--max-len-b``
 (with ``--max-len-a 0``), ``--unkpen``, ``--temperature``. Anything else (n-gram blocking,
-sampling, prefixes, ensembles) goes to SequenceGenerator (``greedy_search.search_applies``).
+sampling, prefixes, ensembles) goes to SequenceGenerator (``generators.build_caption_generator``).
 """
 import math
 
 import torch
 
-from saic_fairseq.generators.greedy_search import step_biases
+from saic_fairseq.generators.greedy_search import refuse_prefix, step_biases
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
 from saic_fairseq.modules.static_cache import StaticCache
 
@@ -186,5 +186,6 @@ class BeamGenerator:
                                  **options)
 
     @torch.no_grad()
-    def generate(self, models, sample, **unused):
+    def generate(self, models, sample, prefix_tokens=None, **unused):
+        refuse_prefix(prefix_tokens, type(self).__name__)
         return self.search.search(self.model.encoder.forward_torchscript(sample["net_input"]))

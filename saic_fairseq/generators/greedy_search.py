@@ -24,6 +24,14 @@ def search_applies(options):
         value for name, value in options.items() if name not in SEARCH_OPTIONS + ("max_len_a", "max_len_b"))
 
 
+def refuse_prefix(prefix_tokens, generator):
+    """Our searches start every caption at ``<bog>``: a caller's forced first words
+    (fairseq-generate's ``--prefix-size``) are refused by name, never silently dropped."""
+    if prefix_tokens is not None:
+        raise ValueError(f"{generator} does not force prefix tokens (--prefix-size): decode with --decoding aic, "
+                         "which hands prefixes to fairseq's SequenceGenerator")
+
+
 def step_biases(cached, vocab, pad, unk, eos, unk_penalty, device):
     """(V,) additive log-probability adjustments of a search step, as SequenceGenerator applies
     them: padding never, the unknown-word penalty; the second row also forbids ``</s>`` (the
@@ -157,6 +165,7 @@ class GreedyGenerator:
         self.search = GreedySearch(model.decoder, tgt_dict, bos, OutlinerFillerLayout.positions, max_len, **options)
 
     @torch.no_grad()
-    def generate(self, models, sample, **unused):
+    def generate(self, models, sample, prefix_tokens=None, **unused):
+        refuse_prefix(prefix_tokens, type(self).__name__)
         encoder_out = self.model.encoder.forward_torchscript(sample["net_input"])
         return hypotheses(*self.search.search(encoder_out))

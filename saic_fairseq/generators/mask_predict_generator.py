@@ -9,6 +9,7 @@ word before it is dropped before the candidates are compared (``repeat_removal.p
 import torch
 import torch.nn.functional as F
 
+from saic_fairseq.generators.greedy_search import refuse_prefix
 from saic_fairseq.generators.repeat_removal import compact, repeats
 from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, OutlinerFillerLayout
 
@@ -95,7 +96,8 @@ class MaskPredictGenerator:
                             iterations, memory=memory)
 
     @torch.no_grad()
-    def generate(self, models, sample, **kwargs):
+    def generate(self, models, sample, prefix_tokens=None, **kwargs):
+        refuse_prefix(prefix_tokens, type(self).__name__)
         model, layout, pad = self.model, self.layout, self.tgt_dict.pad()
         encoder_out = model.encoder.forward_torchscript(sample["net_input"])
         # lengths 1 .. max_len, ranked by the length head (its logits rank them as its log-probs do)

@@ -29,7 +29,7 @@ from fairseq.data import data_utils
 
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
 from saic_fairseq.generators.beam_search import BeamSearch
-from saic_fairseq.generators.greedy_search import SEARCH_OPTIONS, GreedySearch, search_applies
+from saic_fairseq.generators.greedy_search import SEARCH_OPTIONS, GreedySearch, refuse_prefix, search_applies
 from saic_fairseq.generators.mask_predict_generator import mask_predict
 from saic_fairseq.generators.outliner_model import OutlinerModel
 from saic_fairseq.generators.repeat_removal import compact, repeats
@@ -87,7 +87,9 @@ class SAICGenerator:
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):
-        """fairseq's generator contract: per sentence, a list of hypothesis dicts, best first."""
+        """fairseq's generator contract: per sentence, a list of hypothesis dicts, best first.
+        Forced prefixes are refused: a caption's first words are not the Outliner's."""
+        refuse_prefix(kwargs.pop("prefix_tokens", None), type(self).__name__)
         encoder_out = self.model.encoder.forward_torchscript(sample["net_input"])
         # the image's keys and values, projected once for the Outliner's steps and the Filler
         memory = self.model.decoder.image_memory(encoder_out) if self.static else None
