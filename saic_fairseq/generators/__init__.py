@@ -61,18 +61,18 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     opts = search_options(gen)
     if forbid_unk:
         opts["unk_penalty"] = math.inf
+    prefix_size = getattr(gen, "prefix_size", 0)  # forced first words: SequenceGenerator's alone
     if decoding == "aic":
         beam = getattr(gen, "beam", 5)
-        prefixed = bool(getattr(gen, "prefix_size", 0))  # forced first words: SequenceGenerator's
-        if len(models) == 1 and search_applies(opts) and not prefixed and (beam == 1 or static):
+        if len(models) == 1 and search_applies(opts) and not prefix_size and (beam == 1 or static):
             limit = min(opts["max_len_b"], models[0].max_decoder_positions() - 1)  # SequenceGenerator's
             ours = {k: opts[k] for k in SEARCH_OPTIONS}
             if beam == 1:
                 return GreedyGenerator(models[0], d, task.bog_idx, limit, static=static, **ours)
             return BeamGenerator(models[0], d, task.bog_idx, beam, limit, **ours)
         return AICSequenceGenerator(models, d, task.bog_idx, beam_size=beam, **opts)
-    if getattr(gen, "prefix_size", 0):
-        raise ValueError(f"--prefix-size {gen.prefix_size}: forced first words apply to --decoding aic only; "
+    if prefix_size:
+        raise ValueError(f"--prefix-size {prefix_size}: forced first words apply to --decoding aic only; "
                          f"--decoding {decoding} does not write a caption left to right")
     if len(models) != 1:
         raise ValueError(f"--decoding {decoding} decodes with one model; got an ensemble of {len(models)}")

@@ -28,8 +28,8 @@ def refuse_prefix(prefix_tokens, generator):
     """Our searches start every caption at ``<bog>``: a caller's forced first words
     (fairseq-generate's ``--prefix-size``) are refused by name, never silently dropped."""
     if prefix_tokens is not None:
-        raise ValueError(f"{generator} does not force prefix tokens (--prefix-size): decode with --decoding aic, "
-                         "which hands prefixes to fairseq's SequenceGenerator")
+        raise ValueError(f"{generator} does not force prefix tokens: only a generator built with --prefix-size "
+                         "and --decoding aic (fairseq's SequenceGenerator) forces a caption's first words")
 
 
 def step_biases(cached, vocab, pad, unk, eos, unk_penalty, device):
