@@ -16,7 +16,9 @@ BACKBONE=${BACKBONE:-efficientnet-lite2}
 ARCH=${ARCH:-saic_medium}
 K=${K:-4}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-7}
+SCST_UPDATES=${SCST_UPDATES:-0}         # > 0: the teacher is then fine-tuned by SCST (the paper's teacher)
 SAIC_UPDATES=${SAIC_UPDATES:-350}
+SCST_LR=${SCST_LR:-5e-5}
 CURRICULUM_UPDATES=${CURRICULUM_UPDATES:-$((SAIC_UPDATES * 3 / 10))}  # p_g reaches 1 here
 DROPOUT=${DROPOUT:-0.3}
 LR=${LR:-1e-3}
@@ -52,28 +54,41 @@ stage "3/9 AIC teacher, $ARCH, $TEACHER_EPOCHS epochs, checkpoint by valid CIDEr
     --warmup-updates 200 --max-epoch "$TEACHER_EPOCHS" --eval-cider --decoding aic \
     --best-checkpoint-metric cider --maximize-best-checkpoint-metric --save-dir "$RUNS/teacher"
 
+TEACHER=$RUNS/teacher/checkpoint_best.pt
+if [ "$SCST_UPDATES" -gt 0 ]; then
+    stage "3b/9 SCST: the teacher fine-tuned on CIDEr-D for $SCST_UPDATES updates, checkpoint by valid greedy CIDEr-D"
+    mkdir -p "$RUNS/scst"
+    [ -f "$RUNS/scst/DONE" ] || { fairseq-train "$DATA" "${COMMON[@]}" --arch "$ARCH" --dropout "$DROPOUT" \
+        --criterion saic_scst --unique-images --scst-samples 5 --scst-baseline mean --optimizer adam \
+        --lr "$SCST_LR" --lr-scheduler fixed --batch-size 50 --max-update "$SCST_UPDATES" \
+        --finetune-from-model "$TEACHER" --num-workers 0 --no-epoch-checkpoints --log-interval 20 \
+        --log-format simple --save-dir "$RUNS/scst" 2>&1 | tee -a "$RUNS/scst/train.log"
+        touch "$RUNS/scst/DONE"; }
+    TEACHER=$RUNS/scst/checkpoint_best.pt
+fi
+
 stage "4/9 teacher captions of the training photos (beam 5): the distillation targets"
 [ -f "$DATA/train.distill.bin" ] || python -m preprocess.distill_targets "$DATA" --features "$DATA/features.h5" \
-    --path "$RUNS/teacher/checkpoint_best.pt" --beam 5
+    --path "$TEACHER" --beam 5
 
 stage "5/9 SAIC k=$K fine-tuned from the teacher: p_g = t/T, T = $CURRICULUM_UPDATES of $SAIC_UPDATES updates"
 [ -f "$RUNS/saic/checkpoint_last.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
     --criterion saic_loss --distillation sequence-level --curriculum-updates "$CURRICULUM_UPDATES" \
     --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$SAIC_UPDATES" \
-    --validate-interval 1000 --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$RUNS/saic"
+    --validate-interval 1000 --finetune-from-model "$TEACHER" --save-dir "$RUNS/saic"
 
 stage "6/9 every mode at batch 1: latency on $BENCH_IMAGES test photos (3 interleaved rounds), quality on all 1,000"
 [ -f "$RUNS/benchmark.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" \
-    --aic-path "$RUNS/teacher/checkpoint_best.pt" --images "$BENCH_IMAGES" --quality-images 1000 --threads "$THREADS" \
+    --aic-path "$TEACHER" --images "$BENCH_IMAGES" --quality-images 1000 --threads "$THREADS" \
     --examples 3 --json "$RUNS/benchmark.json" --plot "$RUNS/benchmark.png"
 
 stage "7/9 the same modes at batch 50: captions per second"
 [ -f "$RUNS/benchmark-batch50.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" \
-    --aic-path "$RUNS/teacher/checkpoint_best.pt" --images 250 --batch-size 50 --warmup 1 --no-quality \
+    --aic-path "$TEACHER" --images 250 --batch-size 50 --warmup 1 --no-quality \
     --threads "$THREADS" --json "$RUNS/benchmark-batch50.json"
 
 stage "8/9 the fair IR-NAIC baseline: the teacher fine-tuned as mask-predict trains (same budget), scored"
-DATA=$DATA RUNS=$RUNS UPDATES=$SAIC_UPDATES ARCH=$ARCH DROPOUT=$DROPOUT LR=$LR MAX_TOKENS=$MAX_TOKENS \
+DATA=$DATA RUNS=$RUNS TEACHER=$TEACHER UPDATES=$SAIC_UPDATES ARCH=$ARCH DROPOUT=$DROPOUT LR=$LR MAX_TOKENS=$MAX_TOKENS \
     TRAIN_EXTRA=--batch-by-image bash examples/text_proxy/irnaic_baseline.sh
 
 stage "9/9 the results table, the published figures and the targets"

@@ -15,6 +15,7 @@ MAX_TOKENS=${MAX_TOKENS:-4000}
 DROPOUT_ARGS=()
 [ -z "${DROPOUT:-}" ] || DROPOUT_ARGS=(--dropout "$DROPOUT")
 TRAIN_EXTRA=${TRAIN_EXTRA:-}  # e.g. --batch-by-image
+TEACHER=${TEACHER:-$RUNS/teacher/checkpoint_best.pt}  # the model fine-tuned
 OUT="$RUNS/irnaic"
 COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5")
 mkdir -p "$OUT"
@@ -23,7 +24,7 @@ mkdir -p "$OUT"
       --max-tokens "$MAX_TOKENS" --num-workers 0 --no-epoch-checkpoints --log-interval 50 --log-format simple \
       --criterion saic_loss --distillation sequence-level --fixed-p-g 0 --naic-masking cmlm \
       --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$UPDATES" \
-      --validate-interval 1000 --finetune-from-model "$RUNS/teacher/checkpoint_best.pt" --save-dir "$OUT" \
+      --validate-interval 1000 --finetune-from-model "$TEACHER" --save-dir "$OUT" \
       > "$OUT/train.log" 2>&1
   touch "$OUT/DONE"
 }
