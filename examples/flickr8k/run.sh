@@ -4,7 +4,8 @@
 # FLICKR8K_FOLDER holds images/ (or Flicker8k_Dataset/) and one captions layout: Kaggle's
 # captions.txt or Flickr8k.token.txt beside Flickr_8k.{train,dev,test}Images.txt, or Karpathy's
 # dataset_flickr8k.json. Stages (each skipped when its output exists, so a killed run resumes):
-#   EfficientNet-Lite2 grid features -> binarize -> AIC teacher (checkpoint by valid CIDEr-D) ->
+#   EfficientNet-Lite2 grid features -> binarize -> AIC teacher (checkpoint by valid CIDEr-D;
+#   SCST_UPDATES > 0 then fine-tunes it by SCST) ->
 #   teacher captions -> SAIC k=4 fine-tuned from the teacher -> every mode scored on the 1,000
 #   test photos and timed at batch 1 and 50 -> the fair IR-NAIC baseline -> table and plot.
 # Settings were chosen on the validation split (docs/training.md), never on the test split.
@@ -17,8 +18,8 @@ ARCH=${ARCH:-saic_medium}
 K=${K:-4}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-7}
 SCST_UPDATES=${SCST_UPDATES:-0}         # > 0: the teacher is then fine-tuned by SCST (the paper's teacher)
-SAIC_UPDATES=${SAIC_UPDATES:-350}
 SCST_LR=${SCST_LR:-5e-5}
+SAIC_UPDATES=${SAIC_UPDATES:-350}
 CURRICULUM_UPDATES=${CURRICULUM_UPDATES:-$((SAIC_UPDATES * 3 / 10))}  # p_g reaches 1 here
 DROPOUT=${DROPOUT:-0.3}
 LR=${LR:-1e-3}
