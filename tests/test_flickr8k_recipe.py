@@ -1,6 +1,8 @@
 """examples/flickr8k/run.sh end to end on a tiny Flickr8k-layout folder written here: JPEG photos,
-Kaggle's captions.txt (real COCO captions) and the three official split lists. Every stage runs,
-the SCST stage included, and the stages after it use the SCST teacher."""
+Kaggle's captions.txt (real COCO captions) and the three official split lists. A first run stops
+after stage 4 (STOP_AFTER); the second resumes there and runs every stage, the SCST stage included,
+and the stages after it use the SCST teacher; then examples/flickr8k/saic_length.sh fine-tunes
+SAIC from that teacher, scores each saved checkpoint on valid and the best on test."""
 import csv
 import json
 import subprocess
@@ -39,15 +41,32 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     env.update(PATH=f"{BIN}:{env['PATH']}", DATA=str(tmp_path / "data"), RUNS=str(tmp_path / "runs"),
                BACKBONE="efficientnet-lite0", ARCH="saic_tiny", TEACHER_EPOCHS="2", SCST_UPDATES="2",
                SAIC_UPDATES="3", MAX_TOKENS="600", BENCH_IMAGES="2", THREADS="1")
-    result = subprocess.run(["bash", "examples/flickr8k/run.sh", str(src)], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=900)
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-4000:]
     runs = tmp_path / "runs"
+
+    def run(script, *args, **extra):
+        result = subprocess.run(["bash", script, *args], cwd=REPO, env={**env, **extra},
+                                capture_output=True, text=True, timeout=900)
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, log[-4000:]
+        return log
+
+    log = run("examples/flickr8k/run.sh", str(src), STOP_AFTER="4")
+    assert "=== stopped after stage 4 (STOP_AFTER)" in log and "=== [" in log
+    assert (tmp_path / "data" / "train.distill.bin").exists() and not (runs / "saic").exists()
+    assert "| greedy_cider " in log  # SCST (stage 3b) validated by greedy CIDEr-D
+    log = run("examples/flickr8k/run.sh", str(src))
+    assert "stopped after" not in log
     scst = runs / "scst" / "checkpoint_best.pt"
     assert (runs / "scst" / "DONE").exists() and scst.exists()
-    assert "| greedy_cider " in log  # SCST validated by greedy CIDEr-D
     bench = json.loads((runs / "benchmark.json").read_text())
     assert f"(AIC modes: {scst})" in bench["title"]  # the AIC rows decode with the SCST teacher
     assert "| AIC b5 " in (runs / "results.md").read_text()
     assert str(scst) in (runs / "irnaic" / "train.log").read_text()  # the fair baseline starts from it too
+
+    length = tmp_path / "length"
+    log = run("examples/flickr8k/saic_length.sh", RUNS=str(length), TEACHER=str(scst), UPDATES="4", EVERY="2")
+    scored = sorted(int(p.stem.split("-")[1]) for p in length.glob("valid-*.json"))
+    assert scored == [2, 4], (scored, log[-3000:])  # a checkpoint every 2 updates, the last one included
+    test_best = json.loads((length / "test-best.json").read_text())
+    assert [row["mode"] for row in test_best["rows"]] == ["SAIC 5/5", "SAIC 1/1"]
+    assert "best on valid (SAIC 1/1 CIDEr-D " in log and "teacher AIC b5 on test: CIDEr-D " in log
