@@ -70,3 +70,10 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     test_best = json.loads((length / "test-best.json").read_text())
     assert [row["mode"] for row in test_best["rows"]] == ["SAIC 5/5", "SAIC 1/1"]
     assert "best on valid (SAIC 1/1 CIDEr-D " in log and "teacher AIC b5 on test: CIDEr-D " in log
+
+    decoding = tmp_path / "decoding"
+    log = run("examples/flickr8k/teacher_decoding.sh", RUNS=str(decoding), TEACHER=str(scst), BEAMS="1 2",
+              LENPENS="1 2")
+    table = [line for line in log.splitlines() if line.startswith("| valid | ")]
+    assert [line.split(" | ")[1:3] for line in table] == [["1", "1"], ["1", "2"], ["2", "1"], ["2", "2"]], log
+    assert "| test (best valid BLEU-4) | " in log and len(list(decoding.glob("test-b*.json"))) in (1, 2)

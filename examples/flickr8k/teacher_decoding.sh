@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The AIC teacher's beam search settings, chosen on the validation photos: every beam size in
+# BEAMS with every length penalty in LENPENS (score / length ** lenpen) captions the 1,000
+# validation photos, scored by pycocoevalcap; the setting of best valid METRIC is then scored on
+# the official test photos (docs/flickr8k.md, "The teacher's beam search").
+#   bash examples/flickr8k/teacher_decoding.sh     (after run.sh's stages 1-3)
+# No training: each setting is one fairseq-generate and one saic-evaluate (1-2 minutes on 2 cores; its logs in RUNS).
+set -euo pipefail
+DATA=${DATA:-data/flickr8k}
+RUNS=${RUNS:-runs/flickr8k-teacher-decoding}
+TEACHER=${TEACHER:-runs/flickr8k/teacher/checkpoint_best.pt}
+BEAMS=${BEAMS:-3 5}
+LENPENS=${LENPENS:-0.5 1 1.5 2}
+METRIC=${METRIC:-BLEU-4}   # BLEU-4, METEOR or CIDEr: the valid score that picks the setting
+mkdir -p "$RUNS"
+
+score() {  # score SPLIT BEAM LENPEN: caption SPLIT, write $RUNS/SPLIT-bBEAM-lLENPEN.json
+    local name="$RUNS/$1-b$2-l$3"
+    [ -f "$name.json" ] && return
+    fairseq-generate "$DATA" --user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" \
+        --path "$TEACHER" --gen-subset "$1" --unique-images --batch-size 50 --decoding aic --beam "$2" \
+        --lenpen "$3" > "$name.txt.partial" 2> "$name.log"
+    mv "$name.txt.partial" "$name.txt"
+    saic-evaluate --refs "$DATA/$1.refs.json" --captions "$name.txt" --no-spice --json "$name.json" >> "$name.log" 2>&1
+}
+value() { python -c "import json,sys; print(json.load(open(sys.argv[1]))['scores'][sys.argv[2]])" "$1" "$2"; }
+row() { echo "| $1 | $2 | $3 | $(for m in BLEU-4 METEOR CIDEr; do printf '%.2f | ' "$(python -c "print(100 * $(value "$4" "$m"))")"; done)" | sed 's/ *$//'; }
+
+echo "| split | beam | lenpen | BLEU-4 | METEOR | CIDEr-D |"
+echo "| --- | --- | --- | --- | --- | --- |"
+best="" best_value=-1
+for beam in $BEAMS; do
+    for lenpen in $LENPENS; do
+        score valid "$beam" "$lenpen"
+        row valid "$beam" "$lenpen" "$RUNS/valid-b$beam-l$lenpen.json"
+        v=$(value "$RUNS/valid-b$beam-l$lenpen.json" "$METRIC")
+        if python -c "import sys; sys.exit(not float(sys.argv[1]) > float(sys.argv[2]))" "$v" "$best_value"; then
+            best="$beam $lenpen" best_value=$v
+        fi
+    done
+done
+set -- $best
+score test "$1" "$2"
+row "test (best valid $METRIC)" "$1" "$2" "$RUNS/test-b$1-l$2.json"
+if [ "$best" != "5 1" ]; then score test 5 1; row "test (the recipe's)" 5 1 "$RUNS/test-b5-l1.json"; fi
