@@ -61,6 +61,7 @@ setup(
             "saic-study-tables=saic_fairseq.cli.study_tables:main",
             "saic-results=saic_fairseq.cli.results:main",
             "saic-export=saic_fairseq.cli.export:main",
+            "saic-average=saic_fairseq.cli.average:main",
         ],
     },
 )

@@ -1,8 +1,12 @@
 """examples/flickr8k/run.sh end to end on a tiny Flickr8k-layout folder written here: JPEG photos,
-Kaggle's captions.txt (real COCO captions) and the three official split lists. A first run stops
+Kaggle's captions.txt (real COCO captions) and the three official split lists (the teacher: the mean
+of its last 2 epochs). A first run stops
 after stage 4 (STOP_AFTER); the second resumes there and runs every stage, the SCST stage included,
 and the stages after it use the SCST teacher; then examples/flickr8k/saic_length.sh fine-tunes
-SAIC from that teacher, scores each saved checkpoint on valid and the best on test."""
+SAIC from that teacher, scores each saved checkpoint on valid and the best on test;
+examples/flickr8k/teacher_decoding.sh scores the teacher's beam settings; and
+examples/flickr8k/teacher_length.sh trains the recipe's teacher stage keeping epoch checkpoints,
+averages the last of them and scores the best checkpoint and the average."""
 import csv
 import json
 import subprocess
@@ -39,7 +43,7 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     write_flickr8k_folder(src, karpathy_split)
     env = clean_env()
     env.update(PATH=f"{BIN}:{env['PATH']}", DATA=str(tmp_path / "data"), RUNS=str(tmp_path / "runs"),
-               BACKBONE="efficientnet-lite0", ARCH="saic_tiny", TEACHER_EPOCHS="2", SCST_UPDATES="2",
+               BACKBONE="efficientnet-lite0", ARCH="saic_tiny", TEACHER_EPOCHS="3", TEACHER_AVERAGE="2", SCST_UPDATES="2",
                SAIC_UPDATES="3", MAX_TOKENS="600", BENCH_IMAGES="2", THREADS="1")
     runs = tmp_path / "runs"
 
@@ -54,6 +58,9 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     assert "=== stopped after stage 4 (STOP_AFTER)" in log and "=== [" in log
     assert (tmp_path / "data" / "train.distill.bin").exists() and not (runs / "saic").exists()
     assert "| greedy_cider " in log  # SCST (stage 3b) validated by greedy CIDEr-D
+    averaged = runs / "teacher" / "checkpoint_avg2.pt"  # the teacher: the mean of epochs 2 and 3
+    assert averaged.exists() and (runs / "teacher" / "DONE").exists()
+    assert str(averaged) in (runs / "scst" / "train.log").read_text()  # SCST fine-tunes the averaged teacher
     log = run("examples/flickr8k/run.sh", str(src))
     assert "stopped after" not in log
     scst = runs / "scst" / "checkpoint_best.pt"
@@ -77,3 +84,14 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     table = [line for line in log.splitlines() if line.startswith("| valid | ")]
     assert [line.split(" | ")[1:3] for line in table] == [["1", "1"], ["1", "2"], ["2", "1"], ["2", "2"]], log
     assert "| test (best valid BLEU-4) | " in log and len(list(decoding.glob("test-b*.json"))) in (1, 2)
+
+    teacher = tmp_path / "teacher-length"
+    log = run("examples/flickr8k/teacher_length.sh", RUNS=str(teacher), EPOCHS="3", KEEP_EPOCHS="2", AVERAGES="2")
+    kept = sorted(p.name for p in (teacher / "teacher").glob("checkpoint*.pt"))
+    assert kept == ["checkpoint2.pt", "checkpoint3.pt", "checkpoint_avg2.pt", "checkpoint_best.pt",
+                    "checkpoint_last.pt"], kept
+    assert "wrote " in log and "the mean of 2 checkpoints (checkpoint2.pt, checkpoint3.pt)" in log
+    rows = [line.split(" | ")[:2] for line in log.splitlines() if line.startswith("| checkpoint_")]
+    assert rows[:2] == [["| checkpoint_best", "valid"], ["| checkpoint_avg2", "valid"]], log[-3000:]
+    assert ["| checkpoint_best", "test"] in rows and len(rows) in (3, 4)
+    assert "best on valid (AIC b5 CIDEr-D " in log and "epoch 3: valid CIDEr-D (greedy) " in log

@@ -4,8 +4,8 @@
 # FLICKR8K_FOLDER holds images/ (or Flicker8k_Dataset/) and one captions layout: Kaggle's
 # captions.txt or Flickr8k.token.txt beside Flickr_8k.{train,dev,test}Images.txt, or Karpathy's
 # dataset_flickr8k.json. Stages (each skipped when its output exists, so a killed run resumes):
-#   EfficientNet-Lite2 grid features -> binarize -> AIC teacher (checkpoint by valid CIDEr-D;
-#   SCST_UPDATES > 0 then fine-tunes it by SCST) ->
+#   EfficientNet-Lite2 grid features -> binarize -> AIC teacher (the mean of its last 5 epoch
+#   checkpoints; SCST_UPDATES > 0 then fine-tunes it by SCST) ->
 #   teacher captions -> SAIC k=4 fine-tuned from the teacher -> every mode scored on the 1,000
 #   test photos and timed at batch 1 and 50 -> the fair IR-NAIC baseline -> table and plot.
 # STOP_AFTER=N ends the run after stage N (4: the teacher and its captions, what
@@ -18,20 +18,20 @@ RUNS=${RUNS:-runs/flickr8k}
 BACKBONE=${BACKBONE:-efficientnet-lite2}
 ARCH=${ARCH:-saic_medium}
 K=${K:-4}
-TEACHER_EPOCHS=${TEACHER_EPOCHS:-7}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-8}
+TEACHER_AVERAGE=${TEACHER_AVERAGE:-5}   # > 0: the teacher is the mean of its last TEACHER_AVERAGE epochs (saic-average); 0: its best epoch
 SCST_UPDATES=${SCST_UPDATES:-0}         # > 0: the teacher is then fine-tuned by SCST (the paper's teacher)
 SCST_LR=${SCST_LR:-5e-5}
-SAIC_UPDATES=${SAIC_UPDATES:-350}
-CURRICULUM_UPDATES=${CURRICULUM_UPDATES:-$((SAIC_UPDATES * 3 / 10))}  # p_g reaches 1 here
+SAIC_UPDATES=${SAIC_UPDATES:-500}
+CURRICULUM_UPDATES=${CURRICULUM_UPDATES:-$((SAIC_UPDATES * 3 / 5))}  # p_g reaches 1 here (300 of 500)
 DROPOUT=${DROPOUT:-0.3}
 LR=${LR:-1e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
 BENCH_IMAGES=${BENCH_IMAGES:-200}       # timed at batch 1 (3 interleaved rounds); quality on all test photos
 THREADS=${THREADS:-2}
 STOP_AFTER=${STOP_AFTER:-9}
-COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" --group-size "$K")
-TRAIN=(--batch-by-image --arch "$ARCH" --dropout "$DROPOUT" --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens "$MAX_TOKENS"
-       --num-workers 0 --no-epoch-checkpoints --log-interval 50 --log-format simple)
+source "$(dirname "$0")/stages.sh"   # the training commands (train_teacher, train_saic), shared with the studies
+flickr8k_options                      # COMMON, TRAIN
 start=$(date +%s)
 stage() {  # stage "N/9 what": stops the run first when N > STOP_AFTER
     local n=${1%%/*}; n=${n%%[!0-9]*}
@@ -56,13 +56,17 @@ stage "2/9 binarize captions (words seen < 5 times -> <unk>)"
 [ -f "$DATA/dict.txt" ] || fairseq-preprocess --only-source --trainpref "$DATA/train.txt" \
     --validpref "$DATA/valid.txt" --testpref "$DATA/test.txt" --destdir "$DATA" --thresholdsrc 5 --workers 2
 
-stage "3/9 AIC teacher, $ARCH, $TEACHER_EPOCHS epochs, checkpoint by valid CIDEr-D (greedy)"
-[ -f "$RUNS/teacher/checkpoint_best.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
-    --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --lr "$LR" --lr-scheduler inverse_sqrt \
-    --warmup-updates 200 --max-epoch "$TEACHER_EPOCHS" --eval-cider --decoding aic \
-    --best-checkpoint-metric cider --maximize-best-checkpoint-metric --save-dir "$RUNS/teacher"
-
+stage "3/9 AIC teacher, $ARCH, $TEACHER_EPOCHS epochs, checkpoint by valid CIDEr-D (greedy)$(
+    [ "$TEACHER_AVERAGE" -gt 0 ] && echo ", then the mean of its last $TEACHER_AVERAGE epochs")"
+# DONE marks a finished stage: fairseq writes checkpoint_best.pt after the first epoch, and a
+# killed training resumes from its checkpoint_last.pt when run again
+[ -f "$RUNS/teacher/DONE" ] || { train_teacher "$RUNS/teacher" "$TEACHER_EPOCHS" "$TEACHER_AVERAGE"
+    touch "$RUNS/teacher/DONE"; }
 TEACHER=$RUNS/teacher/checkpoint_best.pt
+if [ "$TEACHER_AVERAGE" -gt 0 ]; then
+    TEACHER=$RUNS/teacher/checkpoint_avg$TEACHER_AVERAGE.pt
+    [ -f "$TEACHER" ] || saic-average --last "$TEACHER_AVERAGE" --dir "$RUNS/teacher" --out "$TEACHER"
+fi
 if [ "$SCST_UPDATES" -gt 0 ]; then
     stage "3b/9 SCST: the teacher fine-tuned on CIDEr-D for $SCST_UPDATES updates, checkpoint by valid greedy CIDEr-D"
     mkdir -p "$RUNS/scst"
@@ -80,10 +84,8 @@ stage "4/9 teacher captions of the training photos (beam 5): the distillation ta
     --path "$TEACHER" --beam 5
 
 stage "5/9 SAIC k=$K fine-tuned from the teacher: p_g = t/T, T = $CURRICULUM_UPDATES of $SAIC_UPDATES updates"
-[ -f "$RUNS/saic/checkpoint_last.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" "${TRAIN[@]}" \
-    --criterion saic_loss --distillation sequence-level --curriculum-updates "$CURRICULUM_UPDATES" \
-    --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$SAIC_UPDATES" \
-    --validate-interval 1000 --finetune-from-model "$TEACHER" --save-dir "$RUNS/saic"
+[ -f "$RUNS/saic/DONE" ] || { train_saic "$RUNS/saic" "$TEACHER" "$SAIC_UPDATES" "$CURRICULUM_UPDATES"
+    touch "$RUNS/saic/DONE"; }
 
 stage "6/9 every mode at batch 1: latency on $BENCH_IMAGES test photos (3 interleaved rounds), quality on all 1,000"
 [ -f "$RUNS/benchmark.json" ] || saic-benchmark --data "$DATA" --path "$RUNS/saic/checkpoint_last.pt" \

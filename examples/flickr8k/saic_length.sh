@@ -17,16 +17,11 @@ DROPOUT=${DROPOUT:-0.3}
 LR=${LR:-1e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
 K=${K:-4}
-COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" --group-size "$K")
+source "$(dirname "$0")/stages.sh"   # train_saic: the recipe's stage 5; json_score, greater
 SCORE=(--data "$DATA" --images 1000 --batch-size 50 --rounds 1 --warmup 0 --modes "SAIC 5/5" "SAIC 1/1")
 mkdir -p "$RUNS"
-[ -f "$RUNS/DONE" ] || { fairseq-train "$DATA" "${COMMON[@]}" --batch-by-image --arch "$ARCH" \
-    --dropout "$DROPOUT" --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens "$MAX_TOKENS" --num-workers 0 \
-    --no-epoch-checkpoints --log-interval 50 --log-format simple \
-    --criterion saic_loss --distillation sequence-level --curriculum-updates "$CURRICULUM_UPDATES" \
-    --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates 100 --max-update "$UPDATES" \
-    --save-interval-updates "$EVERY" --keep-interval-updates -1 --validate-interval 1000 \
-    --finetune-from-model "$TEACHER" --save-dir "$RUNS" 2>&1 | tee -a "$RUNS/train.log"
+[ -f "$RUNS/DONE" ] || { train_saic "$RUNS" "$TEACHER" "$UPDATES" "$CURRICULUM_UPDATES" \
+    --save-interval-updates "$EVERY" --keep-interval-updates -1 2>&1 | tee -a "$RUNS/train.log"
     touch "$RUNS/DONE"; }
 # fairseq names a mid-epoch save checkpoint_EPOCH_UPDATES.pt; one that falls on an epoch's end is
 # only checkpoint_last.pt, so the last is scored under UPDATES when no such file holds it
@@ -36,9 +31,11 @@ for n in $(ls "$RUNS" | sed -nE 's/^checkpoint_([0-9]+|end)_([0-9]+)\.pt$/\2/p' 
     ckpt=$(ls "$RUNS"/checkpoint_*_"$n".pt)
     [ -f "$RUNS/valid-$n.json" ] || saic-benchmark "${SCORE[@]}" --path "$ckpt" --split valid \
         --json "$RUNS/valid-$n.json" > "$RUNS/valid-$n.txt"
-    cider=$(python -c "import json,sys; r={x['mode']: x for x in json.load(open(sys.argv[1]))['rows']}; print(r['SAIC 1/1']['CIDEr'])" "$RUNS/valid-$n.json")
-    echo "$n updates: valid $(python -c "import json,sys; print('  '.join(f\"{x['mode']} CIDEr-D {x['CIDEr']:.2f} BLEU-4 {x['BLEU-4']:.2f}\" for x in json.load(open(sys.argv[1]))['rows']))" "$RUNS/valid-$n.json")"
-    if python -c "import sys; sys.exit(not float(sys.argv[1]) > float(sys.argv[2]))" "$cider" "$best_cider"; then
+    cider=$(json_score "$RUNS/valid-$n.json" CIDEr "SAIC 1/1")
+    echo "$n updates: valid $(for m in "SAIC 5/5" "SAIC 1/1"; do
+        printf '%s CIDEr-D %s BLEU-4 %s  ' "$m" "$(json_score "$RUNS/valid-$n.json" CIDEr "$m")" \
+            "$(json_score "$RUNS/valid-$n.json" BLEU-4 "$m")"; done)"
+    if greater "$cider" "$best_cider"; then
         best=$ckpt best_cider=$cider
     fi
 done
@@ -51,5 +48,6 @@ for split in valid test; do
     [ -f "$RUNS/teacher-$split.json" ] || saic-benchmark --data "$DATA" --images 1000 --batch-size 50 --rounds 1 \
         --warmup 0 --modes "AIC b5" --path "$TEACHER" --split "$split" --json "$RUNS/teacher-$split.json" \
         > "$RUNS/teacher-$split.txt"
-    echo "teacher AIC b5 on $split: $(python -c "import json,sys; x=json.load(open(sys.argv[1]))['rows'][0]; print(f\"CIDEr-D {x['CIDEr']:.2f} BLEU-4 {x['BLEU-4']:.2f} METEOR {x['METEOR']:.2f}\")" "$RUNS/teacher-$split.json")"
+    echo "teacher AIC b5 on $split: $(for m in CIDEr BLEU-4 METEOR; do
+        printf '%s %s ' "${m/CIDEr/CIDEr-D}" "$(json_score "$RUNS/teacher-$split.json" "$m")"; done)"
 done

@@ -23,8 +23,8 @@ score() {  # score SPLIT BEAM LENPEN: caption SPLIT, write $RUNS/SPLIT-bBEAM-lLE
     mv "$name.txt.partial" "$name.txt"
     saic-evaluate --refs "$DATA/$1.refs.json" --captions "$name.txt" --no-spice --json "$name.json" >> "$name.log" 2>&1
 }
-value() { python -c "import json,sys; print(json.load(open(sys.argv[1]))['scores'][sys.argv[2]])" "$1" "$2"; }
-row() { echo "| $1 | $2 | $3 | $(for m in BLEU-4 METEOR CIDEr; do printf '%.2f | ' "$(python -c "print(100 * $(value "$4" "$m"))")"; done)" | sed 's/ *$//'; }
+source "$(dirname "$0")/stages.sh"   # json_score, greater
+row() { echo "| $1 | $2 | $3 | $(for m in BLEU-4 METEOR CIDEr; do printf '%s | ' "$(json_score "$4" "$m")"; done)" | sed 's/ *$//'; }
 
 echo "| split | beam | lenpen | BLEU-4 | METEOR | CIDEr-D |"
 echo "| --- | --- | --- | --- | --- | --- |"
@@ -33,8 +33,8 @@ for beam in $BEAMS; do
     for lenpen in $LENPENS; do
         score valid "$beam" "$lenpen"
         row valid "$beam" "$lenpen" "$RUNS/valid-b$beam-l$lenpen.json"
-        v=$(value "$RUNS/valid-b$beam-l$lenpen.json" "$METRIC")
-        if python -c "import sys; sys.exit(not float(sys.argv[1]) > float(sys.argv[2]))" "$v" "$best_value"; then
+        v=$(json_score "$RUNS/valid-b$beam-l$lenpen.json" "$METRIC")
+        if greater "$v" "$best_value"; then
             best="$beam $lenpen" best_value=$v
         fi
     done

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# How far the AIC teacher gets with longer training: the recipe's teacher stage for EPOCHS
-# epochs (checkpoint by valid CIDEr-D, greedy), then beam 5 scored on the validation and the
-# official test photos (pycocoevalcap; docs/flickr8k.md, "What it shows", the teacher).
-#   EPOCHS=15 bash examples/flickr8k/teacher_length.sh     (after run.sh's stages 1-2)
+# How far the AIC teacher gets with longer training and checkpoint averaging: the recipe's
+# teacher stage (train_teacher of stages.sh) for EPOCHS epochs, keeping the last KEEP_EPOCHS
+# epoch checkpoints; each N of AVERAGES averages the last N of them (saic-average). The best
+# checkpoint (valid CIDEr-D, greedy) and every average are scored with beam 5 on the validation
+# photos; the one of best valid CIDEr-D, and the best checkpoint, on the official test photos
+# (pycocoevalcap; docs/flickr8k.md, "The teacher: longer training, averaging, a wider model").
+#   EPOCHS=9 KEEP_EPOCHS=5 AVERAGES="3 5" bash examples/flickr8k/teacher_length.sh   (after run.sh's stages 1-2)
 # Settings are chosen on the validation split; the test split is only reported.
 set -euo pipefail
 DATA=${DATA:-data/flickr8k}
@@ -12,21 +15,42 @@ EPOCHS=${EPOCHS:-15}
 DROPOUT=${DROPOUT:-0.3}
 LR=${LR:-1e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
+KEEP_EPOCHS=${KEEP_EPOCHS:-0}   # > 0: keep the last KEEP_EPOCHS epoch checkpoints (checkpointE.pt)
+AVERAGES=${AVERAGES:-}          # e.g. "3 5": the means of the last 3 and of the last 5 of them
 K=${K:-4}
-COMMON=(--user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" --group-size "$K")
+source "$(dirname "$0")/stages.sh"   # train_teacher: the recipe's stage 3; json_score, greater
 mkdir -p "$RUNS"
-[ -f "$RUNS/teacher/checkpoint_best.pt" ] || fairseq-train "$DATA" "${COMMON[@]}" --batch-by-image --arch "$ARCH" \
-    --dropout "$DROPOUT" --optimizer adam --adam-betas "(0.9,0.98)" --max-tokens "$MAX_TOKENS" --num-workers 0 \
-    --no-epoch-checkpoints --log-interval 50 --log-format simple \
-    --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --lr "$LR" --lr-scheduler inverse_sqrt \
-    --warmup-updates 200 --max-epoch "$EPOCHS" --eval-cider --decoding aic \
-    --best-checkpoint-metric cider --maximize-best-checkpoint-metric --save-dir "$RUNS/teacher" 2>&1 | tee "$RUNS/train.log"
-for split in valid test; do
-    [ -f "$RUNS/scores-$split.json" ] && continue
-    fairseq-generate "$DATA" "${COMMON[@]}" --path "$RUNS/teacher/checkpoint_best.pt" --gen-subset "$split" \
-        --unique-images --batch-size 50 --decoding aic --beam 5 > "$RUNS/generate-$split.txt.partial"
-    mv "$RUNS/generate-$split.txt.partial" "$RUNS/generate-$split.txt"
-    saic-evaluate --refs "$DATA/$split.refs.json" --captions "$RUNS/generate-$split.txt" --json "$RUNS/scores-$split.json"
+[ -f "$RUNS/teacher/checkpoint_best.pt" ] || train_teacher "$RUNS/teacher" "$EPOCHS" "$KEEP_EPOCHS" 2>&1 | tee "$RUNS/train.log"
+grep -h "valid on 'valid' subset" "$RUNS/train.log" | sed -E 's/.*epoch 0*([0-9]+) .*\| cider ([0-9.]+) .*/epoch \1: valid CIDEr-D (greedy) \2/' || true
+
+score() {  # score NAME SPLIT: beam 5 of $RUNS/teacher/NAME.pt on SPLIT -> $RUNS/NAME-SPLIT.json
+    local out="$RUNS/$1-$2"
+    [ -f "$out.json" ] && return
+    fairseq-generate "$DATA" "${COMMON[@]}" --path "$RUNS/teacher/$1.pt" --gen-subset "$2" --unique-images \
+        --batch-size 50 --decoding aic --beam 5 > "$out.txt.partial" 2> "$out.log"
+    mv "$out.txt.partial" "$out.txt"
+    saic-evaluate --refs "$DATA/$2.refs.json" --captions "$out.txt" --no-spice --json "$out.json" >> "$out.log" 2>&1
+}
+row() { echo "| $1 | $2 | $(for m in BLEU-4 METEOR CIDEr; do printf '%s | ' "$(json_score "$RUNS/$1-$2.json" "$m")"; done)" | sed 's/ *$//'; }
+
+flickr8k_options   # COMMON
+candidates=(checkpoint_best)
+for n in $AVERAGES; do
+    [ -f "$RUNS/teacher/checkpoint_avg$n.pt" ] || saic-average --last "$n" --dir "$RUNS/teacher" \
+        --out "$RUNS/teacher/checkpoint_avg$n.pt"
+    candidates+=("checkpoint_avg$n")
 done
-grep -h "valid on 'valid' subset" "$RUNS/train.log" | sed -E 's/.*epoch ([0-9]+).*cider ([0-9.]+).*/epoch \1: valid CIDEr-D (greedy) \2/' || true
-cat "$RUNS/scores-valid.json" "$RUNS/scores-test.json"
+echo "| checkpoint | split | BLEU-4 | METEOR | CIDEr-D |"
+echo "| --- | --- | --- | --- | --- |"
+best="" best_cider=-1
+for name in "${candidates[@]}"; do
+    score "$name" valid
+    row "$name" valid
+    cider=$(json_score "$RUNS/$name-valid.json" CIDEr)
+    if greater "$cider" "$best_cider"; then best=$name best_cider=$cider; fi
+done
+for name in $(printf '%s\n' checkpoint_best "$best" | sort -u); do
+    score "$name" test
+    row "$name" test
+done
+echo "best on valid (AIC b5 CIDEr-D $best_cider): $RUNS/teacher/$best.pt"

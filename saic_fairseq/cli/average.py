@@ -1,0 +1,91 @@
+"""saic-average: the mean of several checkpoints' weights, as one checkpoint (checkpoint
+averaging: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, averaged their last
+checkpoints; fairseq's repository has scripts/average_checkpoints.py, which its wheel leaves out).
+
+    saic-average --last 3 --dir runs/flickr8k/teacher --out runs/flickr8k/teacher/checkpoint_avg3.pt
+    saic-average --inputs a.pt b.pt c.pt --out avg.pt
+
+``--last N`` takes the N epoch checkpoints ``checkpointE.pt`` of largest E in ``--dir`` (what
+``fairseq-train --keep-last-epochs N`` leaves there). Every input must be a saic_transformer
+checkpoint with the same weight names and shapes; the output is the last input's checkpoint
+with its weights replaced by the mean (accumulated in float64, stored in each weight's own
+type) and no optimizer state. It is written under a temporary name and renamed when complete.
+"""
+import argparse
+import os
+import re
+import sys
+
+from saic_fairseq.atomic_write import atomic_path
+from saic_fairseq.cli import command
+from saic_fairseq.errors import SAICInputError
+
+
+def last_epoch_checkpoints(directory, n):
+    """The paths of the ``n`` checkpointE.pt of largest E in ``directory``, oldest first."""
+    epochs = sorted(int(m.group(1)) for name in (os.listdir(directory) if os.path.isdir(directory) else [])
+                    if (m := re.fullmatch(r"checkpoint(\d+)\.pt", name)))
+    if len(epochs) < n:
+        raise SAICInputError(directory, None, f"--last {n} needs {n} epoch checkpoints (checkpointN.pt), "
+                                              f"found {len(epochs)}: train with --keep-last-epochs {n}")
+    return [os.path.join(directory, f"checkpoint{e}.pt") for e in epochs[-n:]]
+
+
+def average_states(paths):
+    """The last checkpoint's state with ``model`` the mean of every checkpoint's weights."""
+    import torch
+
+    from saic_fairseq.checkpoint_inspection import check_checkpoint
+
+    sums, state = None, None
+    for path in paths:
+        check_checkpoint(path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        weights = state["model"]
+        if sums is None:
+            sums = {k: v.double() if v.is_floating_point() else v.clone() for k, v in weights.items()}
+            reference = paths[0]
+            continue
+        if weights.keys() != sums.keys():
+            missing = sorted(set(sums) ^ set(weights))[:3]
+            raise SAICInputError(path, None, f"its weights differ in name from {reference}'s ({', '.join(missing)})")
+        for key, value in weights.items():
+            if value.shape != sums[key].shape:
+                raise SAICInputError(path, None, f"weight {key} has shape {tuple(value.shape)}, "
+                                                 f"{tuple(sums[key].shape)} in {reference}")
+            if value.is_floating_point():
+                sums[key] += value.double()
+    dtypes = {k: v.dtype for k, v in state["model"].items()}
+    averaged = {k: (v / len(paths)).to(dtypes[k]) if v.is_floating_point() else v for k, v in sums.items()}
+    out = {key: value for key, value in state.items() if key != "last_optimizer_state"}
+    out["model"] = averaged
+    return out
+
+
+@command
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="saic-average", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--inputs", nargs="+", help="the checkpoints to average")
+    source.add_argument("--last", type=int, help="the last N epoch checkpoints (checkpointE.pt) of --dir")
+    parser.add_argument("--dir", help="with --last: the training's --save-dir")
+    parser.add_argument("--out", required=True, help="the averaged checkpoint")
+    args = parser.parse_args(argv)
+    if args.last is not None:
+        if not args.dir or args.last < 1:
+            parser.error("--last N needs N >= 1 and --dir")
+        paths = last_epoch_checkpoints(args.dir, args.last)
+    else:
+        paths = args.inputs
+    import torch
+
+    state = average_states(paths)
+    with atomic_path(args.out) as tmp:
+        torch.save(state, tmp)
+    print(f"wrote {args.out}: the mean of {len(paths)} checkpoints ({', '.join(os.path.basename(p) for p in paths)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
