@@ -1,7 +1,8 @@
 """The model that ships with the package: SAIC trained on Flickr8k (see README.md here).
 
 ``SAICCaptioner.from_pretrained()`` and ``saic-caption`` without ``--path`` load it; it was
-written by ``saic-export`` from the last checkpoint of ``examples/flickr8k/run.sh``.
+written by ``saic-export`` from the last checkpoint of ``examples/flickr8k/run.sh`` (its
+2026-12-02 settings: README.md here).
 """
 import os
 
