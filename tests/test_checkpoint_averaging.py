@@ -1,10 +1,9 @@
 """saic-average: the mean of checkpoints' weights, exactly, as a checkpoint fairseq loads; clear
 errors for what cannot be averaged."""
-import subprocess
-
 import pytest
 import torch
 
+from conftest import common, fairseq_cli
 from saic_fairseq.cli.average import last_epoch_checkpoints, main
 from saic_fairseq.errors import SAICInputError
 
@@ -33,11 +32,8 @@ def test_averaging_one_checkpoint_with_itself_changes_nothing_and_fairseq_genera
     assert main(["--inputs", teacher, teacher, teacher, "--out", out]) == 0
     original = load(teacher)["model"]
     assert all(torch.equal(v, original[k]) for k, v in load(out)["model"].items())
-    run = subprocess.run(["fairseq-generate", proxy_data, "--user-dir", "saic_fairseq", "--task", "saic_captioning",
-                          "--features", f"{proxy_data}/features.h5", "--path", out, "--gen-subset", "test",
-                          "--batch-size", "8", "--decoding", "aic", "--beam", "2", "--unique-images"],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = fairseq_cli("fairseq-generate", *common(proxy_data), "--path", out, "--gen-subset", "test", "--batch-size", "8",
+                      "--decoding", "aic", "--beam", "2", "--unique-images")
     assert sum(line.startswith("H-") for line in run.stdout.splitlines()) == 30
 
 
