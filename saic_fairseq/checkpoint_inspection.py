@@ -18,6 +18,13 @@ def check_checkpoint(path):
     """Raise SAICInputError naming ``path`` unless it is a readable ``saic_transformer``
     checkpoint holding only allow-listed types; returns the data directory and feature file
     saved in it, ``{"data": ..., "features": ...}`` (None where not saved)."""
+    state = load_checked_state(path)
+    task = _get(state.get("cfg") or {}, "task")
+    return {key: _get(task, key) or _get(state.get("args"), key) or None for key in ("data", "features")}
+
+
+def load_checked_state(path):
+    """The state dict of ``path`` (on the CPU), after the checks of :func:`check_checkpoint`."""
     from fairseq.models import ARCH_MODEL_REGISTRY
 
     import saic_fairseq  # noqa: F401  (the weights_only allow-list and the registrations)
@@ -39,5 +46,4 @@ def check_checkpoint(path):
     arch = _get(model_cfg, "arch") or _get(model_cfg, "_name")
     if ARCH_MODEL_REGISTRY.get(arch) is not SAICTransformerModel:
         raise SAICInputError(path, None, f"a checkpoint of architecture {arch!r}, not of saic_transformer")
-    task = _get(cfg, "task")
-    return {key: _get(task, key) or _get(state.get("args"), key) or None for key in ("data", "features")}
+    return state

@@ -33,14 +33,11 @@ def last_epoch_checkpoints(directory, n):
 
 def average_states(paths):
     """The last checkpoint's state with ``model`` the mean of every checkpoint's weights."""
-    import torch
-
-    from saic_fairseq.checkpoint_inspection import check_checkpoint
+    from saic_fairseq.checkpoint_inspection import load_checked_state
 
     sums, state = None, None
     for path in paths:
-        check_checkpoint(path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checked_state(path)
         weights = state["model"]
         if sums is None:
             sums = {k: v.double() if v.is_floating_point() else v.clone() for k, v in weights.items()}

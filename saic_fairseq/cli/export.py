@@ -44,10 +44,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import torch
 
-    from saic_fairseq.checkpoint_inspection import check_checkpoint
+    from saic_fairseq.checkpoint_inspection import load_checked_state
 
-    check_checkpoint(args.path)
-    state = torch.load(args.path, map_location="cpu", weights_only=True)
+    state = load_checked_state(args.path)
     if "backbone" not in (state.get("task_state") or {}):
         raise SAICInputError(args.path, None, "no backbone is recorded in this checkpoint: it cannot caption photos")
     slim = slim_state(state, dict(decoding=args.decoding, outline_beam=args.outline_beam, fill_beam=args.fill_beam))
