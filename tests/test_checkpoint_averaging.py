@@ -1,10 +1,12 @@
 """saic-average: the mean of checkpoints' weights, exactly, as a checkpoint fairseq loads; clear
 errors for what cannot be averaged."""
+import shutil
+
 import pytest
 import torch
 
 from conftest import common, fairseq_cli
-from saic_fairseq.cli.average import last_epoch_checkpoints, main
+from saic_fairseq.cli.average import last_epoch_checkpoints, last_update_checkpoints, main
 from saic_fairseq.errors import SAICInputError
 
 
@@ -45,6 +47,25 @@ def test_last_takes_the_largest_epoch_numbers(tmp_path):
     with pytest.raises(SAICInputError, match=r"--last 4 needs 4 epoch checkpoints .*found 3: train with "
                                              r"--keep-last-epochs 4"):
         last_epoch_checkpoints(str(tmp_path), 4)
+
+
+def test_last_updates_takes_the_latest_interval_checkpoints_and_a_later_last_checkpoint(checkpoints, tmp_path):
+    teacher = checkpoints[0]
+    updates = load(teacher)["optimizer_history"][-1]["num_updates"]  # what checkpoint_last.pt holds
+    assert updates >= 10
+    shutil.copy(teacher, tmp_path / "checkpoint_last.pt")  # an update that ended an epoch: no interval file
+    for name in [f"checkpoint_1_{updates - 9}.pt", f"checkpoint_1_{updates - 2}.pt", f"checkpoint_2_{updates - 1}.pt",
+                 "checkpoint_best.pt", "checkpoint3.pt"]:
+        (tmp_path / name).write_bytes(b"")
+    assert last_update_checkpoints(str(tmp_path), 3) == [str(tmp_path / f"checkpoint_1_{updates - 2}.pt"),
+                                                         str(tmp_path / f"checkpoint_2_{updates - 1}.pt"),
+                                                         str(tmp_path / "checkpoint_last.pt")]
+    (tmp_path / f"checkpoint_2_{updates}.pt").write_bytes(b"")  # the last update saved by name: taken once
+    assert last_update_checkpoints(str(tmp_path), 2) == [str(tmp_path / f"checkpoint_2_{updates - 1}.pt"),
+                                                         str(tmp_path / f"checkpoint_2_{updates}.pt")]
+    with pytest.raises(SAICInputError, match=r"--last-updates 5 needs 5 checkpoints saved every few updates .*"
+                                             r"found 4: train with --save-interval-updates"):
+        last_update_checkpoints(str(tmp_path), 5)
 
 
 def test_weights_of_another_shape_are_refused_naming_the_file_and_weight(checkpoints, tmp_path, capsys):

@@ -1,14 +1,16 @@
 """examples/flickr8k/run.sh end to end on a tiny Flickr8k-layout folder written here: JPEG photos,
 Kaggle's captions.txt (real COCO captions) and the three official split lists (the teacher: the mean
-of its last 2 epochs). A first run stops
+of its last 2 epochs; SAIC and the fair IR-NAIC baseline: the means of their last 2 checkpoints,
+saved every update). A first run stops
 after stage 4 (STOP_AFTER); the second resumes there and runs every stage, the SCST stage included,
 and the stages after it use the SCST teacher; then examples/flickr8k/saic_length.sh fine-tunes
-SAIC from that teacher, scores each saved checkpoint on valid and the best on test;
+SAIC from that teacher, scores each saved checkpoint and their mean on valid and the best on test;
 examples/flickr8k/teacher_decoding.sh scores the teacher's beam settings; and
-examples/flickr8k/teacher_length.sh trains the recipe's teacher stage keeping epoch checkpoints,
+examples/flickr8k/teacher_length.sh trains the recipe's teacher stage (with more options) keeping epoch checkpoints,
 averages the last of them and scores the best checkpoint and the average."""
 import csv
 import json
+import re
 import subprocess
 
 import numpy as np
@@ -44,7 +46,7 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     env = clean_env()
     env.update(PATH=f"{BIN}:{env['PATH']}", DATA=str(tmp_path / "data"), RUNS=str(tmp_path / "runs"),
                BACKBONE="efficientnet-lite0", ARCH="saic_tiny", TEACHER_EPOCHS="3", TEACHER_AVERAGE="2", SCST_UPDATES="2",
-               SAIC_UPDATES="3", MAX_TOKENS="600", BENCH_IMAGES="2", THREADS="1")
+               SAIC_UPDATES="3", SAIC_AVERAGE="2", SAVE_EVERY="1", MAX_TOKENS="600", BENCH_IMAGES="2", THREADS="1")
     runs = tmp_path / "runs"
 
     def run(script, *args, **extra):
@@ -67,13 +69,19 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     assert (runs / "scst" / "DONE").exists() and scst.exists()
     bench = json.loads((runs / "benchmark.json").read_text())
     assert f"(AIC modes: {scst})" in bench["title"]  # the AIC rows decode with the SCST teacher
+    assert bench["title"].startswith(f"{runs / 'saic' / 'checkpoint_avg2.pt'} ")  # SAIC: the mean of its last 2
+    assert (runs / "irnaic" / "checkpoint_avg2.pt").exists()  # the fair baseline averaged alike
     assert "| AIC b5 " in (runs / "results.md").read_text()
     assert str(scst) in (runs / "irnaic" / "train.log").read_text()  # the fair baseline starts from it too
 
     length = tmp_path / "length"
-    log = run("examples/flickr8k/saic_length.sh", RUNS=str(length), TEACHER=str(scst), UPDATES="4", EVERY="2")
-    scored = sorted(int(p.stem.split("-")[1]) for p in length.glob("valid-*.json"))
-    assert scored == [2, 4], (scored, log[-3000:])  # a checkpoint every 2 updates, the last one included
+    log = run("examples/flickr8k/saic_length.sh", RUNS=str(length), TEACHER=str(scst), UPDATES="4", EVERY="2",
+              AVERAGES="2")
+    scored = sorted(p.stem.split("-", 1)[1] for p in length.glob("valid-*.json"))
+    assert scored == ["2", "4", "avg2"], (scored, log[-3000:])  # every 2 updates, the last one, their mean
+    averaged = r"the mean of 2 checkpoints \(checkpoint_\d+_2\.pt, checkpoint_(\d+_4|last)\.pt\)"
+    assert re.search(averaged, log), log[-3000:]
+    assert "the mean of the last 2: valid SAIC 5/5 CIDEr-D " in log
     test_best = json.loads((length / "test-best.json").read_text())
     assert [row["mode"] for row in test_best["rows"]] == ["SAIC 5/5", "SAIC 1/1"]
     assert "best on valid (SAIC 1/1 CIDEr-D " in log and "teacher AIC b5 on test: CIDEr-D " in log
@@ -86,7 +94,9 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     assert "| test (best valid BLEU-4) | " in log and len(list(decoding.glob("test-b*.json"))) in (1, 2)
 
     teacher = tmp_path / "teacher-length"
-    log = run("examples/flickr8k/teacher_length.sh", RUNS=str(teacher), EPOCHS="3", KEEP_EPOCHS="2", AVERAGES="2")
+    log = run("examples/flickr8k/teacher_length.sh", RUNS=str(teacher), EPOCHS="3", KEEP_EPOCHS="2", AVERAGES="2",
+              OPTIONS="--encoder-layers 2")
+    assert "encoder_layers=2" in (teacher / "train.log").read_text()  # OPTIONS reach the teacher's training
     kept = sorted(p.name for p in (teacher / "teacher").glob("checkpoint*.pt"))
     assert kept == ["checkpoint2.pt", "checkpoint3.pt", "checkpoint_avg2.pt", "checkpoint_best.pt",
                     "checkpoint_last.pt"], kept

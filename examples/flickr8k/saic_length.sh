@@ -3,7 +3,9 @@
 # curriculum over the first 30% of them, as in run.sh), a checkpoint every EVERY updates, each
 # scored on the validation photos (SAIC 5/5 and 1/1, pycocoevalcap), then the one of best valid
 # SAIC 1/1 CIDEr-D scored on the official test photos (docs/flickr8k.md, "Longer SAIC fine-tuning").
+# With AVERAGES, the means of the last checkpoints (saic-average) are candidates too.
 #   UPDATES=1000 bash examples/flickr8k/saic_length.sh     (after run.sh's stages 1-4)
+#   UPDATES=500 EVERY=50 CURRICULUM_UPDATES=300 AVERAGES="3 5" bash examples/flickr8k/saic_length.sh
 # Settings are chosen on the validation split; the test split is only reported.
 set -euo pipefail
 DATA=${DATA:-data/flickr8k}
@@ -17,6 +19,7 @@ DROPOUT=${DROPOUT:-0.3}
 LR=${LR:-1e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
 K=${K:-4}
+AVERAGES=${AVERAGES:-}   # e.g. "3 5": also the means of the last 3 and of the last 5 checkpoints (saic-average)
 source "$(dirname "$0")/stages.sh"   # train_saic: the recipe's stage 5; json_score, greater
 SCORE=(--data "$DATA" --images 1000 --batch-size 50 --rounds 1 --warmup 0 --modes "SAIC 5/5" "SAIC 1/1")
 mkdir -p "$RUNS"
@@ -26,18 +29,25 @@ mkdir -p "$RUNS"
 # fairseq names a mid-epoch save checkpoint_EPOCH_UPDATES.pt; one that falls on an epoch's end is
 # only checkpoint_last.pt, so the last is scored under UPDATES when no such file holds it
 ls "$RUNS"/checkpoint_*_"$UPDATES".pt > /dev/null 2>&1 || cp "$RUNS/checkpoint_last.pt" "$RUNS/checkpoint_end_$UPDATES.pt"
+valid() {  # valid KEY LABEL CHECKPOINT: SAIC 5/5 and 1/1 of CHECKPOINT on the validation photos
+    # (RUNS/valid-KEY.json), one line
+    [ -f "$RUNS/valid-$1.json" ] || saic-benchmark "${SCORE[@]}" --path "$3" --split valid \
+        --json "$RUNS/valid-$1.json" > "$RUNS/valid-$1.txt"
+    cider=$(json_score "$RUNS/valid-$1.json" CIDEr "SAIC 1/1")
+    echo "$2: valid $(for m in "SAIC 5/5" "SAIC 1/1"; do
+        printf '%s CIDEr-D %s BLEU-4 %s  ' "$m" "$(json_score "$RUNS/valid-$1.json" CIDEr "$m")" \
+            "$(json_score "$RUNS/valid-$1.json" BLEU-4 "$m")"; done)"
+    if greater "$cider" "$best_cider"; then
+        best=$3 best_cider=$cider
+    fi
+}
 best="" best_cider=-1
 for n in $(ls "$RUNS" | sed -nE 's/^checkpoint_([0-9]+|end)_([0-9]+)\.pt$/\2/p' | sort -n); do
-    ckpt=$(ls "$RUNS"/checkpoint_*_"$n".pt)
-    [ -f "$RUNS/valid-$n.json" ] || saic-benchmark "${SCORE[@]}" --path "$ckpt" --split valid \
-        --json "$RUNS/valid-$n.json" > "$RUNS/valid-$n.txt"
-    cider=$(json_score "$RUNS/valid-$n.json" CIDEr "SAIC 1/1")
-    echo "$n updates: valid $(for m in "SAIC 5/5" "SAIC 1/1"; do
-        printf '%s CIDEr-D %s BLEU-4 %s  ' "$m" "$(json_score "$RUNS/valid-$n.json" CIDEr "$m")" \
-            "$(json_score "$RUNS/valid-$n.json" BLEU-4 "$m")"; done)"
-    if greater "$cider" "$best_cider"; then
-        best=$ckpt best_cider=$cider
-    fi
+    valid "$n" "$n updates" "$(ls "$RUNS"/checkpoint_*_"$n".pt)"
+done
+for n in $AVERAGES; do   # the mean of the last n checkpoints (checkpoint_last.pt for an epoch's end)
+    [ -f "$RUNS/checkpoint_avg$n.pt" ] || saic-average --last-updates "$n" --dir "$RUNS" --out "$RUNS/checkpoint_avg$n.pt"
+    valid "avg$n" "the mean of the last $n" "$RUNS/checkpoint_avg$n.pt"
 done
 echo "best on valid (SAIC 1/1 CIDEr-D $best_cider): $best"
 [ -f "$RUNS/test-best.json" ] || saic-benchmark "${SCORE[@]}" --path "$best" --split test --json "$RUNS/test-best.json" \

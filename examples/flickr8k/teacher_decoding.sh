@@ -15,15 +15,9 @@ METRIC=${METRIC:-BLEU-4}   # BLEU-4, METEOR or CIDEr: the valid score that picks
 mkdir -p "$RUNS"
 
 score() {  # score SPLIT BEAM LENPEN: caption SPLIT, write $RUNS/SPLIT-bBEAM-lLENPEN.json
-    local name="$RUNS/$1-b$2-l$3"
-    [ -f "$name.json" ] && return
-    fairseq-generate "$DATA" --user-dir saic_fairseq --task saic_captioning --features "$DATA/features.h5" \
-        --path "$TEACHER" --gen-subset "$1" --unique-images --batch-size 50 --decoding aic --beam "$2" \
-        --lenpen "$3" > "$name.txt.partial" 2> "$name.log"
-    mv "$name.txt.partial" "$name.txt"
-    saic-evaluate --refs "$DATA/$1.refs.json" --captions "$name.txt" --no-spice --json "$name.json" >> "$name.log" 2>&1
+    caption_and_score "$RUNS/$1-b$2-l$3" "$1" "$TEACHER" --decoding aic --beam "$2" --lenpen "$3"
 }
-source "$(dirname "$0")/stages.sh"   # json_score, greater
+source "$(dirname "$0")/stages.sh"   # caption_and_score, json_score, greater
 row() { echo "| $1 | $2 | $3 | $(for m in BLEU-4 METEOR CIDEr; do printf '%s | ' "$(json_score "$4" "$m")"; done)" | sed 's/ *$//'; }
 
 echo "| split | beam | lenpen | BLEU-4 | METEOR | CIDEr-D |"

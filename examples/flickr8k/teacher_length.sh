@@ -6,6 +6,7 @@
 # photos; the one of best valid CIDEr-D, and the best checkpoint, on the official test photos
 # (pycocoevalcap; docs/flickr8k.md, "The teacher: longer training, averaging, a wider model").
 #   EPOCHS=9 KEEP_EPOCHS=5 AVERAGES="3 5" bash examples/flickr8k/teacher_length.sh   (after run.sh's stages 1-2)
+#   OPTIONS="--encoder-layers 3" RUNS=runs/flickr8k-enc3 EPOCHS=8 KEEP_EPOCHS=5 AVERAGES=5 bash ...   (a variant)
 # Settings are chosen on the validation split; the test split is only reported.
 set -euo pipefail
 DATA=${DATA:-data/flickr8k}
@@ -17,23 +18,21 @@ LR=${LR:-1e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
 KEEP_EPOCHS=${KEEP_EPOCHS:-0}   # > 0: keep the last KEEP_EPOCHS epoch checkpoints (checkpointE.pt)
 AVERAGES=${AVERAGES:-}          # e.g. "3 5": the means of the last 3 and of the last 5 of them
+OPTIONS=${OPTIONS:-}            # more fairseq-train options for the teacher, e.g. "--encoder-layers 3"
 K=${K:-4}
-source "$(dirname "$0")/stages.sh"   # train_teacher: the recipe's stage 3; json_score, greater
+source "$(dirname "$0")/stages.sh"   # train_teacher: the recipe's stage 3; caption_and_score, json_score, greater
 mkdir -p "$RUNS"
-[ -f "$RUNS/teacher/checkpoint_best.pt" ] || train_teacher "$RUNS/teacher" "$EPOCHS" "$KEEP_EPOCHS" 2>&1 | tee "$RUNS/train.log"
+# DONE marks a finished training (fairseq writes checkpoint_best.pt after epoch 1; a killed run resumes
+# from its checkpoint_last.pt)
+[ -f "$RUNS/teacher/DONE" ] || { train_teacher "$RUNS/teacher" "$EPOCHS" "$KEEP_EPOCHS" $OPTIONS 2>&1 |
+    tee -a "$RUNS/train.log"; touch "$RUNS/teacher/DONE"; }
 grep -h "valid on 'valid' subset" "$RUNS/train.log" | sed -E 's/.*epoch 0*([0-9]+) .*\| cider ([0-9.]+) .*/epoch \1: valid CIDEr-D (greedy) \2/' || true
 
 score() {  # score NAME SPLIT: beam 5 of $RUNS/teacher/NAME.pt on SPLIT -> $RUNS/NAME-SPLIT.json
-    local out="$RUNS/$1-$2"
-    [ -f "$out.json" ] && return
-    fairseq-generate "$DATA" "${COMMON[@]}" --path "$RUNS/teacher/$1.pt" --gen-subset "$2" --unique-images \
-        --batch-size 50 --decoding aic --beam 5 > "$out.txt.partial" 2> "$out.log"
-    mv "$out.txt.partial" "$out.txt"
-    saic-evaluate --refs "$DATA/$2.refs.json" --captions "$out.txt" --no-spice --json "$out.json" >> "$out.log" 2>&1
+    caption_and_score "$RUNS/$1-$2" "$2" "$RUNS/teacher/$1.pt" --decoding aic --beam 5
 }
 row() { echo "| $1 | $2 | $(for m in BLEU-4 METEOR CIDEr; do printf '%s | ' "$(json_score "$RUNS/$1-$2.json" "$m")"; done)" | sed 's/ *$//'; }
 
-flickr8k_options   # COMMON
 candidates=(checkpoint_best)
 for n in $AVERAGES; do
     [ -f "$RUNS/teacher/checkpoint_avg$n.pt" ] || saic-average --last "$n" --dir "$RUNS/teacher" \

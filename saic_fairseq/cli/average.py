@@ -3,10 +3,14 @@ averaging: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, averaged t
 checkpoints; fairseq's repository has scripts/average_checkpoints.py, which its wheel leaves out).
 
     saic-average --last 3 --dir runs/flickr8k/teacher --out runs/flickr8k/teacher/checkpoint_avg3.pt
+    saic-average --last-updates 5 --dir runs/flickr8k/saic --out runs/flickr8k/saic/checkpoint_avg5.pt
     saic-average --inputs a.pt b.pt c.pt --out avg.pt
 
 ``--last N`` takes the N epoch checkpoints ``checkpointE.pt`` of largest E in ``--dir`` (what
-``fairseq-train --keep-last-epochs N`` leaves there). Every input must be a saic_transformer
+``fairseq-train --keep-last-epochs N`` leaves there); ``--last-updates N`` the N latest of a
+training saved every few updates (``--save-interval-updates``): its ``checkpoint_E_U.pt`` of
+largest U, and ``checkpoint_last.pt`` where it holds a later update than all of them (fairseq
+writes no ``checkpoint_E_U.pt`` at an update that ends an epoch). Every input must be a saic_transformer
 checkpoint with the same weight names and shapes; the output is the last input's checkpoint
 with its weights replaced by the mean (accumulated in float64, stored in each weight's own
 type) and no optimizer state. It is written under a temporary name and renamed when complete.
@@ -29,6 +33,27 @@ def last_epoch_checkpoints(directory, n):
         raise SAICInputError(directory, None, f"--last {n} needs {n} epoch checkpoints (checkpointN.pt), "
                                               f"found {len(epochs)}: train with --keep-last-epochs {n}")
     return [os.path.join(directory, f"checkpoint{e}.pt") for e in epochs[-n:]]
+
+
+def last_update_checkpoints(directory, n):
+    """The paths of the ``n`` latest checkpoints saved every few updates in ``directory``, oldest
+    first: ``checkpoint_E_U.pt`` by U, with ``checkpoint_last.pt`` as the latest when its update
+    count is above all of theirs."""
+    from saic_fairseq.checkpoint_inspection import load_checked_state
+
+    names = os.listdir(directory) if os.path.isdir(directory) else []
+    saved = {int(m.group(2)): os.path.join(directory, name)
+             for name in names if (m := re.fullmatch(r"checkpoint_(\d+)_(\d+)\.pt", name))}
+    last = os.path.join(directory, "checkpoint_last.pt")
+    if os.path.isfile(last):
+        updates = load_checked_state(last)["optimizer_history"][-1]["num_updates"]
+        if updates not in saved and (not saved or updates > max(saved)):
+            saved[updates] = last
+    if len(saved) < n:
+        raise SAICInputError(directory, None, f"--last-updates {n} needs {n} checkpoints saved every few updates "
+                                              f"(checkpoint_E_U.pt and checkpoint_last.pt), found {len(saved)}: "
+                                              f"train with --save-interval-updates")
+    return [saved[u] for u in sorted(saved)[-n:]]
 
 
 def average_states(paths):
@@ -66,13 +91,17 @@ def main(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--inputs", nargs="+", help="the checkpoints to average")
     source.add_argument("--last", type=int, help="the last N epoch checkpoints (checkpointE.pt) of --dir")
-    parser.add_argument("--dir", help="with --last: the training's --save-dir")
+    source.add_argument("--last-updates", type=int,
+                        help="the last N checkpoints saved every few updates (checkpoint_E_U.pt, checkpoint_last.pt) of --dir")
+    parser.add_argument("--dir", help="with --last or --last-updates: the training's --save-dir")
     parser.add_argument("--out", required=True, help="the averaged checkpoint")
     args = parser.parse_args(argv)
-    if args.last is not None:
-        if not args.dir or args.last < 1:
-            parser.error("--last N needs N >= 1 and --dir")
-        paths = last_epoch_checkpoints(args.dir, args.last)
+    if args.last is not None or args.last_updates is not None:
+        option, n = ("--last", args.last) if args.last is not None else ("--last-updates", args.last_updates)
+        if not args.dir or n < 1:
+            parser.error(f"{option} N needs N >= 1 and --dir")
+        find = last_epoch_checkpoints if args.last is not None else last_update_checkpoints
+        paths = find(args.dir, n)
     else:
         paths = args.inputs
     import torch
