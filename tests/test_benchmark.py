@@ -38,7 +38,9 @@ def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
         assert 0 < row["bare ms"] < float("inf") and 0 < row["overhead"] < float("inf"), \
             (row["mode"], row["ms mean"], row["bare ms"])
     assert report["rounds"] == 3 and report["model_costs"]["cached step ms"] > 0
-    assert any(line.startswith("bare decoder, batch 1: one cached decoder step") for line in lines)
+    assert report["model_costs"]["image ms"] > 0
+    costs = next(line for line in lines if line.startswith("bare decoder, batch 1: one cached decoder step"))
+    assert "; the image (encoder, its keys and values, once per batch in every mode) " in costs
     assert "6 test images, batch 1" in report["title"] and report["title"].endswith("quality on 20 images")
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
