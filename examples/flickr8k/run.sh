@@ -6,7 +6,7 @@
 # dataset_flickr8k.json. Stages (each skipped when its output exists, so a killed run resumes):
 #   EfficientNet-Lite2 grid features -> binarize -> AIC teacher (the mean of its last 5 epoch
 #   checkpoints; SCST_UPDATES > 0 then fine-tunes it by SCST) ->
-#   teacher captions -> SAIC k=4 fine-tuned from the teacher (the mean of its last 5 checkpoints,
+#   teacher captions -> SAIC k=4 fine-tuned from the teacher (the mean of its last 3 checkpoints,
 #   saved every 50 updates) -> every mode scored on the 1,000 test photos and timed at batch 1
 #   and 50 -> the fair IR-NAIC baseline (averaged alike) -> table and plot.
 # STOP_AFTER=N ends the run after stage N (4: the teacher and its captions, what
@@ -25,7 +25,7 @@ SCST_UPDATES=${SCST_UPDATES:-0}         # > 0: the teacher is then fine-tuned by
 SCST_LR=${SCST_LR:-5e-5}
 SAIC_UPDATES=${SAIC_UPDATES:-500}
 CURRICULUM_UPDATES=${CURRICULUM_UPDATES:-$((SAIC_UPDATES * 3 / 5))}  # p_g reaches 1 here (300 of 500)
-SAIC_AVERAGE=${SAIC_AVERAGE:-5}         # > 0: SAIC (and the fair IR-NAIC) is the mean of its last SAIC_AVERAGE checkpoints; 0: its last
+SAIC_AVERAGE=${SAIC_AVERAGE:-3}         # > 0: SAIC (and the fair IR-NAIC) is the mean of its last SAIC_AVERAGE checkpoints; 0: its last
 SAVE_EVERY=${SAVE_EVERY:-50}            # SAIC's checkpoints: one every SAVE_EVERY updates, all kept
 DROPOUT=${DROPOUT:-0.3}
 LR=${LR:-1e-3}

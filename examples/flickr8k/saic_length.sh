@@ -5,7 +5,7 @@
 # SAIC 1/1 CIDEr-D scored on the official test photos (docs/flickr8k.md, "Longer SAIC fine-tuning").
 # With AVERAGES, the means of the last checkpoints (saic-average) are candidates too.
 #   UPDATES=1000 bash examples/flickr8k/saic_length.sh     (after run.sh's stages 1-4)
-#   UPDATES=500 EVERY=50 CURRICULUM_UPDATES=300 AVERAGES="3 5" bash examples/flickr8k/saic_length.sh
+#   UPDATES=500 EVERY=50 CURRICULUM_UPDATES=300 AVERAGES="3 5" SCORE_FROM=500 bash examples/flickr8k/saic_length.sh
 # Settings are chosen on the validation split; the test split is only reported.
 set -euo pipefail
 DATA=${DATA:-data/flickr8k}
@@ -20,6 +20,7 @@ LR=${LR:-1e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
 K=${K:-4}
 AVERAGES=${AVERAGES:-}   # e.g. "3 5": also the means of the last 3 and of the last 5 checkpoints (saic-average)
+SCORE_FROM=${SCORE_FROM:-0}   # score the checkpoints of at least SCORE_FROM updates only (the means are scored anyway)
 source "$(dirname "$0")/stages.sh"   # train_saic: the recipe's stage 5; json_score, greater
 SCORE=(--data "$DATA" --images 1000 --batch-size 50 --rounds 1 --warmup 0 --modes "SAIC 5/5" "SAIC 1/1")
 mkdir -p "$RUNS"
@@ -43,6 +44,7 @@ valid() {  # valid KEY LABEL CHECKPOINT: SAIC 5/5 and 1/1 of CHECKPOINT on the v
 }
 best="" best_cider=-1
 for n in $(ls "$RUNS" | sed -nE 's/^checkpoint_([0-9]+|end)_([0-9]+)\.pt$/\2/p' | sort -n); do
+    [ "$n" -ge "$SCORE_FROM" ] || continue
     valid "$n" "$n updates" "$(ls "$RUNS"/checkpoint_*_"$n".pt)"
 done
 for n in $AVERAGES; do   # the mean of the last n checkpoints (checkpoint_last.pt for an epoch's end)
