@@ -46,7 +46,8 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     env = clean_env()
     env.update(PATH=f"{BIN}:{env['PATH']}", DATA=str(tmp_path / "data"), RUNS=str(tmp_path / "runs"),
                BACKBONE="efficientnet-lite0", ARCH="saic_tiny", TEACHER_EPOCHS="3", TEACHER_AVERAGE="2", SCST_UPDATES="2",
-               SAIC_UPDATES="3", SAIC_AVERAGE="2", SAVE_EVERY="1", MAX_TOKENS="600", BENCH_IMAGES="2", THREADS="1")
+               SAIC_UPDATES="3", SAIC_AVERAGE="2", SAVE_EVERY="1", MAX_TOKENS="600", BENCH_IMAGES="2",
+               THREADS="1")
     runs = tmp_path / "runs"
 
     def run(script, *args, **extra):

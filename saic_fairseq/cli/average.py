@@ -47,7 +47,7 @@ def last_update_checkpoints(directory, n):
     last = os.path.join(directory, "checkpoint_last.pt")
     if os.path.isfile(last):
         updates = load_checked_state(last)["optimizer_history"][-1]["num_updates"]
-        if updates not in saved and (not saved or updates > max(saved)):
+        if not saved or updates > max(saved):
             saved[updates] = last
     if len(saved) < n:
         raise SAICInputError(directory, None, f"--last-updates {n} needs {n} checkpoints saved every few updates "
@@ -91,8 +91,8 @@ def main(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--inputs", nargs="+", help="the checkpoints to average")
     source.add_argument("--last", type=int, help="the last N epoch checkpoints (checkpointE.pt) of --dir")
-    source.add_argument("--last-updates", type=int,
-                        help="the last N checkpoints saved every few updates (checkpoint_E_U.pt, checkpoint_last.pt) of --dir")
+    source.add_argument("--last-updates", type=int, help="the last N checkpoints saved every few updates "
+                                                          "(checkpoint_E_U.pt, checkpoint_last.pt) of --dir")
     parser.add_argument("--dir", help="with --last or --last-updates: the training's --save-dir")
     parser.add_argument("--out", required=True, help="the averaged checkpoint")
     args = parser.parse_args(argv)

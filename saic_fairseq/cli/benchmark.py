@@ -16,8 +16,9 @@ captions/s, and COCO metrics. Above the table: the model's own cost of one cache
 one full pass in each implementation (fairseq's incremental state; the static cache of
 ``--decoder-step static``, the default; with ``--compile`` that step compiled), and of the
 image (the encoder and the projection of its keys and values, once per batch in every mode:
-the fixed cost that bounds every speed-up at batch 1), timed interleaved. ``--compare-incremental`` runs every mode on both decoder steps in the same
-rounds and counts the images captioned the same by both.
+the fixed cost that bounds every speed-up at batch 1), timed interleaved.
+``--compare-incremental`` runs every mode on both decoder steps in the same rounds and counts
+the images captioned the same by both.
 """
 import argparse
 import json
