@@ -175,22 +175,34 @@ def test_every_mode_gives_the_same_captions_on_both_decoder_steps(k3, mode):
 
 
 def test_compiled_step_gives_the_static_captions(k3):
-    """--compile (torch.compile of the full-width step on this CPU): the same AIC beam and SAIC
-    captions as the eager static step, scores within 1e-5."""
+    """--compile (torch.compile of the full-width step and of the memory pass on this CPU): the
+    same AIC beam, SAIC and IR-NAIC captions as the eager static step, scores within 1e-5; the
+    Filler's and IR-NAIC's full passes run through the compiled pass."""
     import copy
 
     task, model = k3
     compiled = copy.deepcopy(model)
     sample = first_batch(task, batch_size=4)
-    for decoding, beam in (("aic", 3), ("saic", 1)):
+    full_passes = []
+    for decoding, beam in (("aic", 3), ("saic", 1), ("ir-naic", 1)):
         eager = build_caption_generator(task, [model], gen_args(beam), decoding, 1, 1).generate([model], sample)
-        fast = build_caption_generator(task, [compiled], gen_args(beam), decoding, 1, 1,
-                                       compile=True).generate([compiled], sample)
-        assert compiled.decoder.compiled_step is not None
+        generator = build_caption_generator(task, [compiled], gen_args(beam), decoding, 1, 1, compile=True)
+        runner = compiled.decoder.compiled_step
+        assert runner is not None and runner.full_pass is not None
+        compiled_pass = runner.full_pass
+
+        def counted(*args, compiled_pass=compiled_pass, decoding=decoding):
+            full_passes.append(decoding)
+            return compiled_pass(*args)
+
+        runner.full_pass = counted
+        fast = generator.generate([compiled], sample)
+        runner.full_pass = compiled_pass
         for e_hypos, f_hypos in zip(eager, fast):
             assert [h["tokens"].tolist() for h in f_hypos] == [h["tokens"].tolist() for h in e_hypos]
             for e, f in zip(e_hypos, f_hypos):
                 torch.testing.assert_close(f["score"], e["score"], atol=1e-5, rtol=0)
+    assert "aic" not in full_passes and "saic" in full_passes and full_passes.count("ir-naic") >= 1
     assert getattr(model.decoder, "compiled_step", None) is None  # only the model asked for is compiled
 
 
@@ -210,14 +222,15 @@ def test_cuda_graph_caches_stay_in_place_and_are_reused(k3):
     decoder.compiled_step = CompiledStep(decoder, cuda_graphs=True)
     try:
         pooled = StaticCache(decoder, memory, 6)
+        assert pooled.max_steps == 16  # rounded up: searches of other lengths share its shape
         address = pooled.self_kv.data_ptr()
-        pooled.self_kv.copy_(plain.self_kv)
+        pooled.self_kv.narrow(4, 0, 6).copy_(plain.self_kv)
         pooled.length = 5
         before = plain.self_kv.clone()
         order = torch.tensor([2, 0, 1])
         plain.reorder(order)
         pooled.reorder(order)
-        assert pooled.self_kv.data_ptr() == address and torch.equal(pooled.self_kv, plain.self_kv)
+        assert pooled.self_kv.data_ptr() == address and torch.equal(pooled.self_kv[:, :, :, :, :6], plain.self_kv)
         assert torch.equal(plain.self_kv[:, :, :, :, :5], before[:, :, order, :, :5])
         assert all(layer.data_ptr() == kv.data_ptr() for layer, kv in zip(pooled.layers, pooled.self_kv.unbind(0)))
         kept = torch.tensor([2, 0])

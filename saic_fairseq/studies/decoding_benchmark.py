@@ -165,7 +165,8 @@ def model_costs(model, sample, words, clock, repeats=20, compiled=False):
     implementation (interleaved, medians over ``repeats``): "incremental" (fairseq's
     incremental state; the full pass projects the image's keys and values), "static" (a
     StaticCache; the full pass reads an ImageMemory) and, with ``compiled``, "compiled"
-    (``--compile``: the model's decoder must have been compiled). Returns
+    (``--compile``: the step, and on a CPU the memory pass, compiled; the model's decoder must
+    have been compiled). Returns
     {"cached step ms", "full pass ms"} of the fastest path used, "image ms" (the encoder and
     the projection of the image's keys and values: every mode's fixed cost per batch) and
     "implementations": one dict per implementation."""
@@ -190,28 +191,31 @@ def model_costs(model, sample, words, clock, repeats=20, compiled=False):
             for t in range(1, words + 1):
                 decoder(tokens[:, :t], encoder_out, incremental_state=cache)
             return
-        decoder.compiled_step = runner if name == "compiled" else None
-        try:
-            cache = StaticCache(decoder, memory, words)
-            for t in range(words):
-                decoder(tokens[:, t : t + 1], None, incremental_state=cache, positions=positions[t])
-        finally:
-            decoder.compiled_step = runner
+        cache = StaticCache(decoder, memory, words)
+        for t in range(words):
+            decoder(tokens[:, t : t + 1], None, incremental_state=cache, positions=positions[t])
+
+    def full_pass(name):
+        if name == "incremental":
+            decoder(tokens, encoder_out, self_attn_layout=BIDIRECTIONAL)
+        else:  # the memory pass, compiled under --compile on a CPU
+            decoder(tokens, encoder_out, self_attn_layout=BIDIRECTIONAL, memory=memory)
 
     for _ in range(repeats):
         start = clock()
         decoder.image_memory(model.encoder.forward_torchscript(sample["net_input"]))
         image.append(clock() - start)
         for name in names:
-            start = clock()
-            steps(name)
-            times[name][0].append((clock() - start) / words)
-            start = clock()
-            if name == "incremental":
-                decoder(tokens, encoder_out, self_attn_layout=BIDIRECTIONAL)
-            else:  # compiled or not, the full pass is the memory pass
-                decoder(tokens, encoder_out, self_attn_layout=BIDIRECTIONAL, memory=memory)
-            times[name][1].append(clock() - start)
+            decoder.compiled_step = runner if name == "compiled" else None
+            try:
+                start = clock()
+                steps(name)
+                times[name][0].append((clock() - start) / words)
+                start = clock()
+                full_pass(name)
+                times[name][1].append(clock() - start)
+            finally:
+                decoder.compiled_step = runner
     table = [{"implementation": name, "cached step ms": 1000 * float(np.median(step)),
               "full pass ms": 1000 * float(np.median(full))} for name, (step, full) in times.items()]
     for row in table:

@@ -73,8 +73,9 @@ class SAICCaptioningConfig(FairseqDataclass):
     )
     compile: bool = field(
         default=False, metadata={"help": "with --decoder-step static: the cached decoder step under torch.compile "
-                                 "(CPU: inductor, needs a C++ compiler; the first calls compile), "
-                                 "captured in CUDA graphs on a GPU"}
+                                 "(CPU: inductor with its C++ wrapper, needs a C++ compiler; the first calls "
+                                 "compile), captured in CUDA graphs on a GPU; on a CPU the full passes (Filler, "
+                                 "NAIC, IR-NAIC) compiled too"}
     )
     keep_repeats: bool = field(
         default=False, metadata={"help": "saic, naic, ir-naic: keep a word predicted in parallel that equals the "
