@@ -206,6 +206,37 @@ def test_compiled_step_gives_the_static_captions(k3):
     assert getattr(model.decoder, "compiled_step", None) is None  # only the model asked for is compiled
 
 
+def test_compiled_step_leaves_large_caches_to_the_eager_step(k3):
+    """On a CPU, --compile steps a cache compiled only while rows x T_max <= CPU_MAX_CELLS: a
+    larger one takes the eager step (the same logits as without --compile, bit for bit), and a
+    batch that shrinks under the limit moves to zeroed buffers that the compiled step can read."""
+    from saic_fairseq.modules.compiled_step import CPU_MAX_CELLS, CompiledStep
+
+    task, model = k3
+    decoder = model.decoder
+    memory = ImageMemory.of(decoder, encode(model, dim=16))  # 3 images
+    rows = torch.arange(3).repeat_interleave(30)  # 90 rows
+    tokens = random_tokens(task, 90, 2)
+    plain = StaticCache(decoder, memory.select(rows), 40)
+    decoder.compiled_step = CompiledStep(decoder)
+    try:
+        assert StaticCache(decoder, memory, 6).compiled  # 3 rows x 16 slots
+        big = StaticCache(decoder, memory.select(rows), 40)
+        assert big.max_steps == 64 and 90 * 64 > CPU_MAX_CELLS and not big.compiled
+        with torch.no_grad():
+            for t in range(2):
+                expected, _ = decoder(tokens[:, t : t + 1], None, incremental_state=plain, positions=torch.tensor([t]))
+                got, _ = decoder(tokens[:, t : t + 1], None, incremental_state=big, positions=torch.tensor([t]))
+                assert torch.equal(got, expected)
+        kept = torch.arange(0, 90, 9)  # 10 rows x 64 slots: under the limit
+        big.reorder(kept, images=kept)
+        assert big.compiled and big.batch == 10
+        assert torch.equal(big.self_kv[:, :, :, :, :2], plain.self_kv[:, :, kept, :, :2])
+        assert not big.self_kv[:, :, :, :, 2:].any()
+    finally:
+        del decoder.compiled_step
+
+
 def test_cuda_graph_caches_stay_in_place_and_are_reused(k3):
     """What CUDA graphs need of a cache, checked on the CPU: its buffers come from a pool (one
     per shape, zeroed for each new search: the graph captured on them is reused across calls),

@@ -11,7 +11,9 @@ its shapes depend on the batch only and one compiled graph serves every step.
   number of regions, T_max): the size that changed is then compiled as dynamic, torch's
   automatic dynamic shapes, so a handful of compilations serve every later call. T_max is
   rounded up to a power of two (:meth:`CompiledStep.cache_steps`) and the step's tokens made contiguous,
-  so that searches of different lengths share graphs.
+  so that searches of different lengths share graphs. A large batch keeps the eager static
+  step (:meth:`CompiledStep.takes`): the full-width step attends every slot, which at batch 1
+  costs nothing and at 250 rows x 64 slots more than the launches it saves.
 * CUDA: the same step captured in a ``torch.cuda.CUDAGraph`` per (batch, T_max, regions)
   and replayed: one launch per step instead of one per operation. A graph reads and writes
   fixed addresses, so the caches it serves come from a pool kept here (one per shape,
@@ -34,6 +36,10 @@ from saic_fairseq.modules.static_cache import full_width_step, memory_layers
 #: inductor's options for the CPU step: kernels called from generated C++ rather than Python
 #: (docs/speed.md: the compiled step 0.38-0.42x fairseq's incremental one with it, 0.46-0.53x without)
 CPU_OPTIONS = {"cpp_wrapper": True}
+#: rows x T_max of the largest cache whose steps run compiled on a CPU; larger ones take the eager
+#: static step, which attends only the slots written where the full-width step attends all T_max
+#: (docs/speed.md: at 250 rows x 64 slots the compiled step cost 2.4x the eager one, at 50 x 16 0.83x)
+CPU_MAX_CELLS = 1024
 
 
 class CompiledStep:
@@ -58,6 +64,11 @@ class CompiledStep:
         """T_max of a search's cache: ``steps`` rounded up to a power of two, at least 16 (the
         extra slots are masked, as every empty slot is; fewer shapes, fewer compilations)."""
         return max(16, 1 << (steps - 1).bit_length())
+
+    def takes(self, shape):
+        """Whether a cache of ``shape`` (L, 2, B, H, T_max, d) steps compiled: always with CUDA
+        graphs; on a CPU while B x T_max <= :data:`CPU_MAX_CELLS`."""
+        return self.cuda_graphs or shape[2] * shape[4] <= CPU_MAX_CELLS
 
     def cache_buffers(self, shape, device, dtype):
         """(self_kv, positions) for a new StaticCache of ``shape`` (L, 2, B, H, T, d): fixed

@@ -90,11 +90,13 @@ class StaticCache:
         self.length = 0
 
     def _allocate(self, shape):
-        """New buffers of ``shape`` (from the CUDA-graph pool under ``--compile``; zeroed where a
-        full-width step reads every slot, left uninitialised for the eager step, which reads
-        only the slots written)."""
+        """New buffers of ``shape`` (from the runner under ``--compile`` where it takes the shape:
+        zeroed, since a full-width step reads every slot, and pooled for CUDA graphs; left
+        uninitialised for the eager step, which reads only the slots written)."""
         device, dtype = self.memory.keys[0].device, self.memory.keys[0].dtype
-        if self.runner is not None:
+        #: steps of this cache run compiled (--compile, where the runner takes this shape)
+        self.compiled = self.runner is not None and self.runner.takes(shape)
+        if self.compiled:
             self.self_kv, self.positions = self.runner.cache_buffers(shape, device, dtype)
         else:
             self.self_kv = torch.empty(shape, device=device, dtype=dtype)
@@ -236,7 +238,7 @@ def static_step(decoder, cache, tokens, positions, features_only=False):
     t = cache.length
     if t >= cache.max_steps:
         raise ValueError(f"the static cache holds {cache.max_steps} steps; step {t + 1} does not fit")
-    if cache.runner is not None and not features_only:  # --compile
+    if cache.compiled and not features_only:  # --compile
         logits = cache.runner(cache, tokens, positions)
         cache.length = t + 1
         return logits

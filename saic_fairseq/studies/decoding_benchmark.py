@@ -7,8 +7,9 @@ machine cannot favour one mode (what ``saic-benchmark`` prints).
 * In the first round every mode's decoder calls are recorded and **replayed on the bare
   decoder** right after it ran (same model, same inputs, same cache lengths, no search around them; with the
   vocabulary projections and length predictions their callers ran), plus the encoder:
-  ``overhead`` = the mode's time in that round / that bare time, so bookkeeping is visible
-  (the calls are the same in every round; one replay keeps the benchmark short).
+  ``overhead`` = the mode's time (per batch, the median over rounds) / that bare time, so
+  bookkeeping is visible (the calls are the same in every round; one replay keeps the benchmark
+  short; the median keeps a one-off cost out, such as ``--compile`` compiling a new shape).
 * Python's garbage collector is paused during the timed rounds (as ``timeit`` does).
 * The model's own cost is printed beside the modes: one cached decoder step and one full
   pass over a caption-length input, each timed alone.
@@ -314,7 +315,8 @@ def outline_from_length(generator):
 
 def summarise(mode, seconds, bare, calls, captions, count, group_size, iterations, from_length=False):
     """One table row from a mode's (rounds, batches) times, its first round's (batches,) bare
-    times and (batches,) calls."""
+    times and (batches,) calls; the overhead divides the median time of each batch over rounds
+    by its bare time."""
     per_batch = np.median(seconds, axis=0)
     words = [len(c.split()) for c in captions.values()]
     refine = mode[6] if len(mode) > 6 else 0
@@ -322,7 +324,7 @@ def summarise(mode, seconds, bare, calls, captions, count, group_size, iteration
     return {"mode": mode[0], "ms mean": 1000 * per_batch.mean(), "ms p50": 1000 * np.percentile(per_batch, 50),
             "ms p90": 1000 * np.percentile(per_batch, 90), "calls": float(calls.mean()), "bound": float(bound),
             "ms/call": 1000 * per_batch.sum() / calls.sum(), "bare ms": 1000 * bare.mean(),
-            "overhead": float(seconds[0].sum() / bare.sum()),
+            "overhead": float(per_batch.sum() / bare.sum()),
             "captions/s": count / per_batch.sum(), "captions": captions}
 
 
