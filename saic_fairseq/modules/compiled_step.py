@@ -13,7 +13,7 @@ its shapes depend on the batch only and one compiled graph serves every step.
   rounded up to a power of two (:meth:`CompiledStep.cache_steps`) and the step's tokens made contiguous,
   so that searches of different lengths share graphs. A large batch keeps the eager static
   step (:meth:`CompiledStep.takes`): the full-width step attends every slot, which at batch 1
-  costs nothing and at 250 rows x 64 slots more than the launches it saves.
+  costs little and at beam 5 x 64 slots of ``saic_medium`` more than the launches it saves.
 * CUDA: the same step captured in a ``torch.cuda.CUDAGraph`` per (batch, T_max, regions)
   and replayed: one launch per step instead of one per operation. A graph reads and writes
   fixed addresses, so the caches it serves come from a pool kept here (one per shape,
@@ -33,13 +33,15 @@ import torch
 
 from saic_fairseq.modules.static_cache import full_width_step, memory_layers
 
-#: inductor's options for the CPU step: kernels called from generated C++ rather than Python
-#: (docs/speed.md: the compiled step 0.38-0.42x fairseq's incremental one with it, 0.46-0.53x without)
+#: inductor's options on a CPU: kernels called from generated C++ rather than Python (the demo's
+#: step at batch 1, timed alone: 0.38-0.42x fairseq's incremental step with it, 0.46-0.53x without)
 CPU_OPTIONS = {"cpp_wrapper": True}
-#: rows x T_max of the largest cache whose steps run compiled on a CPU; larger ones take the eager
-#: static step, which attends only the slots written where the full-width step attends all T_max
-#: (docs/speed.md: at 250 rows x 64 slots the compiled step cost 2.4x the eager one, at 50 x 16 0.83x)
-CPU_MAX_CELLS = 1024
+#: layers x rows x heads x T_max of the largest cache whose steps run compiled on a CPU: the
+#: attention the full-width step computes over every slot, written or not, where the eager static
+#: step attends only the slots written. Measured (docs/speed.md): compiled faster at 384-6,400
+#: (saic_small 50 rows x 16 slots 0.83x, saic_medium 2 x 64 0.82x), slower at 7,680 (saic_medium
+#: beam 5 x 64 slots 1.21x) and beyond (saic_small 250 x 64 2.4x)
+CPU_MAX_CELLS = 6400
 
 
 class CompiledStep:
@@ -67,8 +69,9 @@ class CompiledStep:
 
     def takes(self, shape):
         """Whether a cache of ``shape`` (L, 2, B, H, T_max, d) steps compiled: always with CUDA
-        graphs; on a CPU while B x T_max <= :data:`CPU_MAX_CELLS`."""
-        return self.cuda_graphs or shape[2] * shape[4] <= CPU_MAX_CELLS
+        graphs; on a CPU while L x B x H x T_max <= :data:`CPU_MAX_CELLS`."""
+        layers, _, rows, heads, slots, _ = shape
+        return self.cuda_graphs or layers * rows * heads * slots <= CPU_MAX_CELLS
 
     def cache_buffers(self, shape, device, dtype):
         """(self_kv, positions) for a new StaticCache of ``shape`` (L, 2, B, H, T, d): fixed
