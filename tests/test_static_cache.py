@@ -189,7 +189,7 @@ def test_compiled_step_gives_the_static_captions(k3):
         eager = build_caption_generator(task, [model], gen_args(beam), decoding, 1, 1).generate([model], sample)
         generator = build_caption_generator(task, [compiled], gen_args(beam), decoding, 1, 1, compile=True)
         runner = compiled.decoder.compiled_step
-        assert runner is not None and runner.full_pass is not None
+        assert runner is not None and runner.compiles_full_passes
         compiled_pass = runner.full_pass
 
         def counted(*args, compiled_pass=compiled_pass, decoding=decoding):
@@ -209,9 +209,9 @@ def test_compiled_step_gives_the_static_captions(k3):
 
 def test_compiled_step_leaves_large_caches_to_the_eager_step(k3):
     """On a CPU, --compile steps a cache compiled only while layers x rows x heads x T_max <=
-    CPU_MAX_CELLS: a
-    larger one takes the eager step (the same logits as without --compile, bit for bit), and a
-    batch that shrinks under the limit moves to zeroed buffers that the compiled step can read."""
+    CPU_MAX_CELLS: a larger one takes the eager step (the same logits as without --compile, bit
+    for bit), and a batch that shrinks under the limit moves to zeroed buffers that the compiled
+    step can read."""
     from saic_fairseq.modules.compiled_step import CPU_MAX_CELLS, CompiledStep
 
     task, model = k3

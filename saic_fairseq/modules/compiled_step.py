@@ -10,8 +10,8 @@ its shapes depend on the batch only and one compiled graph serves every step.
   first call compiles (tens of seconds), and once more when a size changes (the batch, the
   number of regions, T_max): the size that changed is then compiled as dynamic, torch's
   automatic dynamic shapes, so a handful of compilations serve every later call. T_max is
-  rounded up to a power of two (:meth:`CompiledStep.cache_steps`) and the step's tokens made contiguous,
-  so that searches of different lengths share graphs. A large batch keeps the eager static
+  rounded up to a power of two (:meth:`CompiledStep.cache_steps`) and the step's tokens and
+  positions passed as fresh tensors, so that searches of different lengths share graphs. A large batch keeps the eager static
   step (:meth:`CompiledStep.takes`): the full-width step attends every slot, which at batch 1
   costs little and at beam 5 x 64 slots of ``saic_medium`` more than the launches it saves.
 * CUDA: the same step captured in a ``torch.cuda.CUDAGraph`` per (batch, T_max, regions)
@@ -55,11 +55,16 @@ class CompiledStep:
         # partial runs through one wrapper whose compilations would all share one cache)
         step = full_width_step if self.cuda_graphs else torch.compile(full_width_step, options=CPU_OPTIONS)
         self.step = functools.partial(step, decoder)
-        #: full passes compiled too (CPU only: see above)
-        self.compiles_full_passes = not self.cuda_graphs
-        self._full_pass = functools.partial(torch.compile(memory_layers, dynamic=True, options=CPU_OPTIONS), decoder)
+        if not self.cuda_graphs:  # full passes compiled too (CPU only: see above)
+            self._full_pass = functools.partial(torch.compile(memory_layers, dynamic=True, options=CPU_OPTIONS),
+                                                decoder)
         self.graphs = {}  # shape -> (graph, static inputs, static logits)
         self.pool = {}  # shape -> the cache buffers the graph of that shape reads and writes
+
+    @property
+    def compiles_full_passes(self):
+        """Whether :meth:`full_pass` serves the memory passes (on a CPU, not with CUDA graphs)."""
+        return not self.cuda_graphs
 
     @staticmethod
     def cache_steps(steps):

@@ -280,8 +280,9 @@ def full_width_step(decoder, self_kv, cache_positions, memory_keys, memory_value
         x = _norm(layer.encoder_attn_layer_norm,
                   x + _cross_attention(layer.encoder_attn, x, memory_keys[index], memory_values[index], memory_mask))
         x = _feed_forward(layer, x)
-    return decoder.output_projection(x.transpose(0, 1))  # output_layer's projection (not the method: a
-    # benchmark's call counter wraps that on the instance, which a compiled graph would guard on)
+    # output_layer's projection, not the method: a benchmark's call counter wraps that on the
+    # instance, which a compiled graph would guard on
+    return decoder.output_projection(x.transpose(0, 1))
 
 
 def memory_pass(decoder, memory, tokens, positions, self_attn_mask, features_only=False):
