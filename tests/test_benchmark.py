@@ -125,3 +125,29 @@ def test_overhead_keeps_a_one_off_cost_out():
                     {"1": "a dog", "2": "a cat runs"}, 2, 4, 5)
     assert row["overhead"] == (1.2 + 1.0) / 1.0
     assert row["ms mean"] == 1000 * (1.2 + 1.0) / 2
+
+
+def test_benchmark_decodes_each_model_with_its_own_length_penalty(proxy_data, checkpoints):
+    """--lenpen reaches SAIC's beam and eq. 10, --aic-lenpen the AIC modes: each mode's captions
+    are those of its generator built with that penalty, and a penalty far from 1 changes some."""
+    import argparse
+
+    from saic_fairseq.caption_text import caption_text
+    from saic_fairseq.generators import build_caption_generator
+    from saic_fairseq.model_loading import load_model_for_split
+    from saic_fairseq.studies.decoding_benchmark import MODES, run_benchmark
+
+    task, model = load_model_for_split(checkpoints[1], proxy_data, f"{proxy_data}/features.h5", "test")
+    modes = [m for m in MODES if m[0] in ("AIC b5", "SAIC 5/5")]
+    rows, _ = run_benchmark(task, model, "test", 30, 30, 0, "cpu", modes, quality=False, rounds=1,
+                            lenpen=0.1, aic_lenpen=3.0)
+    sample = next(iter(task.dataset("test").batches(30, 30)))
+
+    def captions(decoding, lenpen):
+        generator = build_caption_generator(task, [model], argparse.Namespace(beam=5, lenpen=lenpen), decoding, 5, 5)
+        hypos = generator.generate([model], sample)
+        return {str(i): caption_text(task.target_dictionary, h[0]["tokens"])
+                for i, h in zip(sample["image_id"].tolist(), hypos)}
+
+    assert rows[0]["captions"] == captions("aic", 3.0) != captions("aic", 1.0)
+    assert rows[1]["captions"] == captions("saic", 0.1) != captions("saic", 1.0)

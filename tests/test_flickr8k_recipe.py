@@ -5,7 +5,7 @@ saved every update). A first run stops
 after stage 4 (STOP_AFTER); the second resumes there and runs every stage, the SCST stage included,
 and the stages after it use the SCST teacher; then examples/flickr8k/saic_length.sh fine-tunes
 SAIC from that teacher, scores the last saved checkpoints and their mean on valid and the best on test;
-examples/flickr8k/teacher_decoding.sh scores the teacher's beam settings; and
+examples/flickr8k/teacher_decoding.sh scores the teacher's beam settings, saic_decoding.sh SAIC's; and
 examples/flickr8k/teacher_length.sh trains the recipe's teacher stage (with more options) keeping epoch checkpoints,
 averages the last of them and scores the best checkpoint and the average."""
 import csv
@@ -47,7 +47,7 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     env.update(PATH=f"{BIN}:{env['PATH']}", DATA=str(tmp_path / "data"), RUNS=str(tmp_path / "runs"),
                BACKBONE="efficientnet-lite0", ARCH="saic_tiny", TEACHER_EPOCHS="3", TEACHER_AVERAGE="2", SCST_UPDATES="2",
                SAIC_UPDATES="3", SAIC_AVERAGE="2", SAVE_EVERY="1", MAX_TOKENS="600", BENCH_IMAGES="2",
-               THREADS="1")
+               THREADS="1", COMPILE="0", TEACHER_LENPEN="0.8", SAIC_LENPEN="0")
     runs = tmp_path / "runs"
 
     def run(script, *args, **extra):
@@ -71,13 +71,15 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     bench = json.loads((runs / "benchmark.json").read_text())
     assert f"(AIC modes: {scst})" in bench["title"]  # the AIC rows decode with the SCST teacher
     assert bench["title"].startswith(f"{runs / 'saic' / 'checkpoint_avg2.pt'} ")  # SAIC: the mean of its last 2
+    assert ", lenpen 0 (AIC 0.8)" in bench["title"] and "--compile" not in bench["title"]  # each model's penalty
     assert (runs / "irnaic" / "checkpoint_avg2.pt").exists()  # the fair baseline averaged alike
     assert "| AIC b5 " in (runs / "results.md").read_text()
     assert str(scst) in (runs / "irnaic" / "train.log").read_text()  # the fair baseline starts from it too
 
     length = tmp_path / "length"
     log = run("examples/flickr8k/saic_length.sh", RUNS=str(length), TEACHER=str(scst), UPDATES="4", EVERY="2",
-              AVERAGES="2", SCORE_FROM="3")
+              AVERAGES="2", SCORE_FROM="3", SAIC_OPTIONS="--distillation hybrid")
+    assert "distillation='hybrid'" in (length / "train.log").read_text()  # SAIC_OPTIONS reach the training
     scored = sorted(p.stem.split("-", 1)[1] for p in length.glob("valid-*.json"))
     assert scored == ["4", "avg2"], (scored, log[-3000:])  # saved every 2 updates: from 3 on the last, and the mean
     averaged = r"the mean of 2 checkpoints \(checkpoint_\d+_2\.pt, checkpoint_(\d+_4|last)\.pt\)"
@@ -93,6 +95,15 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     table = [line for line in log.splitlines() if line.startswith("| valid | ")]
     assert [line.split(" | ")[1:3] for line in table] == [["1", "1"], ["1", "2"], ["2", "1"], ["2", "2"]], log
     assert "| test (best valid BLEU-4) | " in log and len(list(decoding.glob("test-b*.json"))) in (1, 2)
+
+    saic_decoding = tmp_path / "saic-decoding"
+    log = run("examples/flickr8k/saic_decoding.sh", RUNS=str(saic_decoding), SAIC=str(runs / "saic" / "checkpoint_avg2.pt"),
+              LENPENS="0 1")
+    table = [line.split(" | ")[1] for line in log.splitlines() if line.startswith("| valid | ")]
+    assert table == ["--outline-beam 1 --fill-beam 1", "--outline-beam 1 --fill-beam 1 --outline-length eos",
+                     "--outline-beam 1 --fill-beam 1 --keep-repeats", "--outline-beam 5 --fill-beam 5 --lenpen 0",
+                     "--outline-beam 5 --fill-beam 5 --lenpen 1", "--outline-beam 5 --fill-beam 5 --keep-repeats"], log
+    assert log.count("| test (best valid CIDEr) | ") == 2 and len(list(saic_decoding.glob("test-*.json"))) in (2, 3, 4)
 
     teacher = tmp_path / "teacher-length"
     log = run("examples/flickr8k/teacher_length.sh", RUNS=str(teacher), EPOCHS="3", KEEP_EPOCHS="2", AVERAGES="2",

@@ -31,6 +31,9 @@ DROPOUT=${DROPOUT:-0.3}
 LR=${LR:-1e-3}
 MAX_TOKENS=${MAX_TOKENS:-4000}
 BENCH_IMAGES=${BENCH_IMAGES:-200}       # timed at batch 1 (3 interleaved rounds); quality on all test photos
+TEACHER_LENPEN=${TEACHER_LENPEN:-0.8}   # length penalties of the beam modes, chosen on the validation photos
+SAIC_LENPEN=${SAIC_LENPEN:-0}           # (examples/flickr8k/teacher_decoding.sh, saic_decoding.sh)
+COMPILE=${COMPILE:-1}                   # 1: stage 6 times the compiled decoder step (--compile: needs a C++ compiler)
 THREADS=${THREADS:-2}
 STOP_AFTER=${STOP_AFTER:-9}
 source "$(dirname "$0")/stages.sh"   # the training commands (train_teacher, train_saic), shared with the studies
@@ -98,13 +101,14 @@ if [ "$SAIC_AVERAGE" -gt 0 ]; then
 fi
 
 stage "6/9 every mode at batch 1: latency on $BENCH_IMAGES test photos (3 interleaved rounds), quality on all 1,000"
+LENPENS=(--lenpen "$SAIC_LENPEN" --aic-lenpen "$TEACHER_LENPEN")
 [ -f "$RUNS/benchmark.json" ] || saic-benchmark --data "$DATA" --path "$SAIC" \
-    --aic-path "$TEACHER" --images "$BENCH_IMAGES" --quality-images 1000 --threads "$THREADS" \
-    --examples 3 --json "$RUNS/benchmark.json" --plot "$RUNS/benchmark.png"
+    --aic-path "$TEACHER" --images "$BENCH_IMAGES" --quality-images 1000 --threads "$THREADS" "${LENPENS[@]}" \
+    $([ "$COMPILE" = 1 ] && echo --compile) --examples 3 --json "$RUNS/benchmark.json" --plot "$RUNS/benchmark.png"
 
 stage "7/9 the same modes at batch 50: captions per second"
 [ -f "$RUNS/benchmark-batch50.json" ] || saic-benchmark --data "$DATA" --path "$SAIC" \
-    --aic-path "$TEACHER" --images 250 --batch-size 50 --warmup 1 --no-quality \
+    --aic-path "$TEACHER" --images 250 --batch-size 50 --warmup 1 --no-quality "${LENPENS[@]}" \
     --threads "$THREADS" --json "$RUNS/benchmark-batch50.json"
 
 stage "8/9 the fair IR-NAIC baseline: the teacher fine-tuned as mask-predict trains (same budget), scored"

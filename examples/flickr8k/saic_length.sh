@@ -6,6 +6,7 @@
 # With AVERAGES, the means of the last checkpoints (saic-average) are candidates too.
 #   UPDATES=1000 bash examples/flickr8k/saic_length.sh     (after run.sh's stages 1-4)
 #   UPDATES=500 EVERY=50 CURRICULUM_UPDATES=300 AVERAGES="3 5" SCORE_FROM=500 bash examples/flickr8k/saic_length.sh
+#   SAIC_OPTIONS="--distillation hybrid" ... : the same stage with other training options
 # Settings are chosen on the validation split; the test split is only reported.
 set -euo pipefail
 DATA=${DATA:-data/flickr8k}
@@ -21,11 +22,12 @@ MAX_TOKENS=${MAX_TOKENS:-4000}
 K=${K:-4}
 AVERAGES=${AVERAGES:-}   # e.g. "3 5": also the means of the last 3 and of the last 5 checkpoints (saic-average)
 SCORE_FROM=${SCORE_FROM:-0}   # score the checkpoints of at least SCORE_FROM updates only (the means are scored anyway)
+SAIC_OPTIONS=${SAIC_OPTIONS:-}   # more fairseq-train options, after the recipe's (e.g. "--distillation hybrid")
 source "$(dirname "$0")/stages.sh"   # train_saic: the recipe's stage 5; json_score, greater
 SCORE=(--data "$DATA" --images 1000 --batch-size 50 --rounds 1 --warmup 0 --modes "SAIC 5/5" "SAIC 1/1")
 mkdir -p "$RUNS"
 [ -f "$RUNS/DONE" ] || { train_saic "$RUNS" "$TEACHER" "$UPDATES" "$CURRICULUM_UPDATES" \
-    --save-interval-updates "$EVERY" --keep-interval-updates -1 2>&1 | tee -a "$RUNS/train.log"
+    --save-interval-updates "$EVERY" --keep-interval-updates -1 $SAIC_OPTIONS 2>&1 | tee -a "$RUNS/train.log"
     touch "$RUNS/DONE"; }
 # fairseq names a mid-epoch save checkpoint_EPOCH_UPDATES.pt; one that falls on an epoch's end is
 # only checkpoint_last.pt, so the last is scored under UPDATES when no such file holds it

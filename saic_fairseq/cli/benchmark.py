@@ -101,6 +101,11 @@ def main(argv=None):
     parser.add_argument("--decoder-step", choices=DECODER_STEPS,
                         help="static = our searches on a preallocated cache (default), incremental = fairseq's "
                         "incremental state and SequenceGenerator")
+    parser.add_argument("--lenpen", type=float, default=1.0,
+                        help="length penalty of every beam search and of SAIC's eq. 10: score / length ** lenpen "
+                        "(fairseq's; only modes with a beam rank by it)")
+    parser.add_argument("--aic-lenpen", type=float,
+                        help="length penalty of the AIC modes (default: --lenpen), e.g. the teacher's own")
     parser.add_argument("--compare-incremental", action="store_true",
                         help="run every mode on --decoder-step incremental too, interleaved, and count the images "
                         "whose captions are the same on both")
@@ -151,12 +156,17 @@ def main(argv=None):
                                     seed=args.seed, progress=bar.update, aic_model=aic_model,
                                     quality_images=args.quality_images, keep_repeats=args.keep_repeats,
                                     outline_length=args.outline_length, decoder_step=args.decoder_step,
-                                    compile=args.compile, compare_incremental=args.compare_incremental)
+                                    compile=args.compile, compare_incremental=args.compare_incremental,
+                                    lenpen=args.lenpen, aic_lenpen=args.aic_lenpen)
     on_gpu = args.device.startswith("cuda")
     device = torch.cuda.get_device_name(args.device) if on_gpu else f"cpu x{torch.get_num_threads()}"
     title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
              + f", k={task.cfg.group_size}, {images} {args.split} images, batch {args.batch_size}, {device}, "
              f"{args.rounds} interleaved rounds")
+    if args.lenpen != 1 or args.aic_lenpen not in (None, args.lenpen):
+        title += f", lenpen {args.lenpen:g}" + (f" (AIC {args.aic_lenpen:g})" if args.aic_lenpen is not None else "")
+    if args.compile:
+        title += ", --compile"
     if rows and "CIDEr" in rows[0]:
         title += f"; quality on {len(rows[0]['captions'])} images"
     print(title)

@@ -63,15 +63,16 @@ def step_bound(decoding, words, group_size, iterations, fill_iterations=0, outli
     return 1 if decoding == "naic" else iterations
 
 
-def mode_generator(task, model, mode, **options):
-    """The generator of one ``mode`` tuple; ``options``: build_caption_generator's keep_repeats,
-    outline_length."""
+def mode_generator(task, model, mode, lenpen=1.0, **options):
+    """The generator of one ``mode`` tuple; ``lenpen``: the length penalty of its beam search
+    and of SAIC's eq. 10 (score / length ** lenpen); ``options``: build_caption_generator's
+    keep_repeats, outline_length, decoder_step, compile."""
     from saic_fairseq.generators import build_caption_generator
 
     _, decoding, beam, outline_beam, fill_beam, iterations = mode[:6]
-    return build_caption_generator(task, [model], argparse.Namespace(beam=beam or 1), decoding, outline_beam,
-                                   fill_beam, iterations, fill_iterations=mode[6] if len(mode) > 6 else 0,
-                                   **options)
+    return build_caption_generator(task, [model], argparse.Namespace(beam=beam or 1, lenpen=lenpen), decoding,
+                                   outline_beam, fill_beam, iterations,
+                                   fill_iterations=mode[6] if len(mode) > 6 else 0, **options)
 
 
 class Clock:
@@ -229,7 +230,7 @@ def model_costs(model, sample, words, clock, repeats=20, compiled=False):
 
 def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=TABLE2_MODES, quality=True,
                   rounds=3, seed=0, progress=None, aic_model=None, quality_images=None, compare_incremental=False,
-                  **options):
+                  lenpen=1.0, aic_lenpen=None, **options):
     """Rows of the benchmark table (dicts with COLUMNS), in ``modes`` order, and the model's
     bare costs (:func:`model_costs`). ``aic_model`` (e.g. the AIC teacher) decodes the AIC
     modes instead of ``model`` when given. Quality is scored on the first ``quality_images``
@@ -239,7 +240,8 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     outline_length, decoder_step, compile. ``compare_incremental``: every mode also runs on
     ``--decoder-step incremental`` (rows labelled "... (incremental)", interleaved with the
     others), and each row says on how many images both give the same caption
-    ("same as incremental")."""
+    ("same as incremental"). ``lenpen``: every mode's length penalty; ``aic_lenpen`` (default
+    ``lenpen``): the AIC modes' (two models, each with the penalty chosen for it)."""
     from fairseq import utils
 
     from saic_fairseq.generators.decoder_call_counter import DecoderCallCounter
@@ -252,8 +254,9 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
         modes = list(modes) + [(f"{mode[0]} (incremental)", *mode[1:]) for mode in modes]
         steps += ["incremental"] * (len(modes) - len(steps))
     models = [aic_model if aic_model is not None and mode[1] == "aic" else model for mode in modes]
-    generators = [mode_generator(task, m, mode, **{**options, "decoder_step": step})
-                  for m, mode, step in zip(models, modes, steps)]
+    lenpens = [aic_lenpen if aic_lenpen is not None and mode[1] == "aic" else lenpen for mode in modes]
+    generators = [mode_generator(task, m, mode, lenpen=penalty, **{**options, "decoder_step": step})
+                  for m, mode, step, penalty in zip(models, modes, steps, lenpens)]
     clock = Clock(device)
     with torch.no_grad():
         for generator, m in zip(generators, models):
