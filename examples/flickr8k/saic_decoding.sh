@@ -14,7 +14,7 @@ SAIC=${SAIC:-runs/flickr8k/saic/checkpoint_avg3.pt}
 LENPENS=${LENPENS:-0.6 1 1.4}
 METRIC=${METRIC:-CIDEr}   # BLEU-4, METEOR or CIDEr: the valid score that picks the setting
 mkdir -p "$RUNS"
-source "$(dirname "$0")/stages.sh"   # caption_and_score, json_score, greater
+source "$(dirname "$0")/stages.sh"   # caption_and_score, json_score, score_row, greater
 
 # name: fairseq-generate options of one setting (each mode's defaults: 1-1 and 5-5-l1)
 declare -A OPTIONS=(
@@ -25,6 +25,7 @@ declare -A OPTIONS=(
     [5-5-l1]="--outline-beam 5 --fill-beam 5 --lenpen 1"
 )
 MODES_1=(1-1 1-1-eos 1-1-keep)
+declare -A DEFAULT=([MODES_1]=1-1 [MODES_5]=5-5-l1)   # scored on test beside each mode's best
 MODES_5=()
 for lenpen in $LENPENS; do
     OPTIONS[5-5-l$lenpen]="--outline-beam 5 --fill-beam 5 --lenpen $lenpen"
@@ -36,7 +37,7 @@ score() {  # score SPLIT NAME: caption SPLIT with setting NAME, write $RUNS/SPLI
     # shellcheck disable=SC2086  # OPTIONS hold several words
     caption_and_score "$RUNS/$1-$2" "$1" "$SAIC" --decoding saic ${OPTIONS[$2]}
 }
-row() { echo "| $1 | $2 | $(for m in BLEU-4 METEOR CIDEr; do printf '%s | ' "$(json_score "$3" "$m")"; done)" | sed 's/ *$//'; }
+row() { score_row "$3" "$1" "$2"; }   # row SPLIT SETTING FILE
 
 echo "| split | setting | BLEU-4 | METEOR | CIDEr-D |"
 echo "| --- | --- | --- | --- | --- |"
@@ -53,8 +54,7 @@ for group in MODES_1 MODES_5; do
     done
     score test "$best"
     row "test (best valid $METRIC)" "${OPTIONS[$best]}" "$RUNS/test-$best.json"
-    default=${names[0]}
-    [ "$group" = MODES_5 ] && default=5-5-l1
+    default=${DEFAULT[$group]}
     if [ "$best" != "$default" ]; then score test "$default"; row "test (the defaults)" "${OPTIONS[$default]}" "$RUNS/test-$default.json"; fi
     unset -n names
 done

@@ -1,5 +1,5 @@
 # The Flickr8k recipe's training and scoring commands and score readers, one home each: sourced by run.sh
-# and by the studies beside it (teacher_length.sh, saic_length.sh, teacher_decoding.sh), so a
+# and by the studies beside it (teacher_length.sh, saic_length.sh, teacher_decoding.sh, saic_decoding.sh), so a
 # study trains exactly what the recipe trains. The caller sets DATA, ARCH, K, DROPOUT, LR and
 # MAX_TOKENS (each study documents its defaults).
 
@@ -58,6 +58,14 @@ else:
     row = next(r for r in rows if r["mode"] == sys.argv[3]) if len(sys.argv) > 3 else rows[0]
     print(f"{row[sys.argv[2]]:.2f}")
 PY
+}
+
+score_row() {  # score_row FILE CELL...: the table row "| CELL | ... | BLEU-4 | METEOR | CIDEr-D |" of
+    # saic-evaluate's JSON FILE
+    local file=$1 m
+    shift
+    echo "| $(printf '%s | ' "$@")$(for m in BLEU-4 METEOR CIDEr; do printf '%s | ' "$(json_score "$file" "$m")"; done)" \
+        | sed 's/ *$//'
 }
 
 greater() { python -c "import sys; sys.exit(not float(sys.argv[1]) > float(sys.argv[2]))" "$1" "$2"; }  # greater A B: A > B

@@ -17,8 +17,8 @@ mkdir -p "$RUNS"
 score() {  # score SPLIT BEAM LENPEN: caption SPLIT, write $RUNS/SPLIT-bBEAM-lLENPEN.json
     caption_and_score "$RUNS/$1-b$2-l$3" "$1" "$TEACHER" --decoding aic --beam "$2" --lenpen "$3"
 }
-source "$(dirname "$0")/stages.sh"   # caption_and_score, json_score, greater
-row() { echo "| $1 | $2 | $3 | $(for m in BLEU-4 METEOR CIDEr; do printf '%s | ' "$(json_score "$4" "$m")"; done)" | sed 's/ *$//'; }
+source "$(dirname "$0")/stages.sh"   # caption_and_score, json_score, score_row, greater
+row() { score_row "$4" "$1" "$2" "$3"; }   # row SPLIT BEAM LENPEN FILE
 
 echo "| split | beam | lenpen | BLEU-4 | METEOR | CIDEr-D |"
 echo "| --- | --- | --- | --- | --- | --- |"

@@ -20,7 +20,7 @@ KEEP_EPOCHS=${KEEP_EPOCHS:-0}   # > 0: keep the last KEEP_EPOCHS epoch checkpoin
 AVERAGES=${AVERAGES:-}          # e.g. "3 5": the means of the last 3 and of the last 5 of them
 OPTIONS=${OPTIONS:-}            # more fairseq-train options for the teacher, e.g. "--encoder-layers 3"
 K=${K:-4}
-source "$(dirname "$0")/stages.sh"   # train_teacher: the recipe's stage 3; caption_and_score, json_score, greater
+source "$(dirname "$0")/stages.sh"   # train_teacher: the recipe's stage 3; caption_and_score, json_score, score_row, greater
 mkdir -p "$RUNS"
 # DONE marks a finished training (fairseq writes checkpoint_best.pt after epoch 1; a killed run resumes
 # from its checkpoint_last.pt)
@@ -31,7 +31,7 @@ grep -h "valid on 'valid' subset" "$RUNS/train.log" | sed -E 's/.*epoch 0*([0-9]
 score() {  # score NAME SPLIT: beam 5 of $RUNS/teacher/NAME.pt on SPLIT -> $RUNS/NAME-SPLIT.json
     caption_and_score "$RUNS/$1-$2" "$2" "$RUNS/teacher/$1.pt" --decoding aic --beam 5
 }
-row() { echo "| $1 | $2 | $(for m in BLEU-4 METEOR CIDEr; do printf '%s | ' "$(json_score "$RUNS/$1-$2.json" "$m")"; done)" | sed 's/ *$//'; }
+row() { score_row "$RUNS/$1-$2.json" "$1" "$2"; }
 
 candidates=(checkpoint_best)
 for n in $AVERAGES; do
