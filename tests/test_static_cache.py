@@ -12,6 +12,7 @@ from saic_fairseq.generators import build_caption_generator
 from saic_fairseq.generators.aic_generator import AICSequenceGenerator
 from saic_fairseq.generators.beam_search import BeamGenerator, BeamSearch
 from saic_fairseq.generators.outliner_model import OutlinerModel
+from saic_fairseq.generators.saic_generator import merge_fills
 from saic_fairseq.modules.outliner_filler_layout import BIDIRECTIONAL, layout_of
 from saic_fairseq.modules.static_cache import ImageMemory, StaticCache, full_width_step
 from test_decoder_equivalence import encode, random_tokens
@@ -176,35 +177,45 @@ def test_every_mode_gives_the_same_captions_on_both_decoder_steps(k3, mode):
 
 
 def test_compiled_step_gives_the_static_captions(k3):
-    """--compile (torch.compile of the full-width step and of the memory pass on this CPU): the
-    same AIC beam, SAIC and IR-NAIC captions as the eager static step, scores within 1e-5; the
-    Filler's and IR-NAIC's full passes run through the compiled pass."""
+    """--compile (torch.compile of the full-width step, of the memory pass, of the encoder's
+    states and of SAIC's merge on this CPU): the same AIC beam, SAIC and IR-NAIC captions as
+    the eager static step, scores within 1e-5; the Filler's and IR-NAIC's full passes, every
+    mode's encoder and SAIC's merge run through their compiled functions."""
     import copy
 
     task, model = k3
     compiled = copy.deepcopy(model)
     sample = first_batch(task, batch_size=4)
-    full_passes = []
+    ran = []
+
+    def counted(name, function):
+        def run(*args):
+            ran.append(name)
+            return function(*args)
+
+        return run
+
     for decoding, beam in (("aic", 3), ("saic", 1), ("ir-naic", 1)):
         eager = build_caption_generator(task, [model], gen_args(beam), decoding, 1, 1).generate([model], sample)
         generator = build_caption_generator(task, [compiled], gen_args(beam), decoding, 1, 1, compile=True)
         runner = compiled.decoder.compiled_step
         assert runner is not None and runner.compiles_full_passes
-        compiled_pass = runner.full_pass
-
-        def counted(*args, compiled_pass=compiled_pass, decoding=decoding):
-            full_passes.append(decoding)
-            return compiled_pass(*args)
-
-        runner.full_pass = counted
+        compiled_pass, compiled_states = runner.full_pass, compiled.encoder.compiled_states
+        runner.full_pass = counted(f"{decoding} pass", compiled_pass)
+        compiled.encoder.compiled_states = counted(f"{decoding} encoder", compiled_states)
+        if decoding == "saic":
+            assert generator._merge_fills is not merge_fills
+            generator._merge_fills = counted("saic merge", generator._merge_fills)
         fast = generator.generate([compiled], sample)
-        runner.full_pass = compiled_pass
+        runner.full_pass, compiled.encoder.compiled_states = compiled_pass, compiled_states
         for e_hypos, f_hypos in zip(eager, fast):
             assert [h["tokens"].tolist() for h in f_hypos] == [h["tokens"].tolist() for h in e_hypos]
             for e, f in zip(e_hypos, f_hypos):
                 torch.testing.assert_close(f["score"], e["score"], atol=1e-5, rtol=0)
-    assert "aic" not in full_passes and "saic" in full_passes and full_passes.count("ir-naic") >= 1
+    assert "aic pass" not in ran and {"saic pass", "ir-naic pass", "saic merge"} <= set(ran)
+    assert {"aic encoder", "saic encoder", "ir-naic encoder"} <= set(ran)
     assert getattr(model.decoder, "compiled_step", None) is None  # only the model asked for is compiled
+    assert getattr(model.encoder, "compiled_states", None) is None
 
 
 def test_compiled_step_leaves_large_caches_to_the_eager_step(k3):

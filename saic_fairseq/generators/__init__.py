@@ -6,7 +6,7 @@ from saic_fairseq.generators.beam_search import BeamGenerator
 from saic_fairseq.generators.greedy_search import SEARCH_OPTIONS, GreedyGenerator, search_applies
 from saic_fairseq.generators.mask_predict_generator import MaskPredictGenerator
 from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS, SAICGenerator
-from saic_fairseq.modules.compiled_step import compile_decoder
+from saic_fairseq.modules.compiled_step import compile_model
 from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 
 
@@ -55,7 +55,7 @@ def build_caption_generator(task, models, gen, decoding=None, outline_beam=None,
     if static and (getattr(task.cfg, "compile", False) if compile is None else compile):
         for model in models:
             if getattr(model.decoder, "compiled_step", None) is None:
-                compile_decoder(model.decoder)
+                compile_model(model)
     d = task.target_dictionary
     max_len = task.cfg.max_target_positions
     opts = search_options(gen)

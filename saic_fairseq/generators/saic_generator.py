@@ -84,6 +84,8 @@ class SAICGenerator:
         # an infinite unknown-word penalty forbids <unk> in the Filler's words too
         unk_penalty = search_kwargs.get("unk_penalty", 0.0)
         self.forbidden = torch.tensor(never_generated(tgt_dict, layout, unk_penalty=unk_penalty))
+        runner = getattr(model.decoder, "compiled_step", None)  # --compile (modules/compiled_step.py)
+        self._merge_fills = merge_fills if runner is None else runner.compiled_function(merge_fills)
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):
@@ -172,47 +174,69 @@ class SAICGenerator:
         return (*merged, outline_lengths + 1 + self.fill_iterations)
 
     def merge(self, filler_inputs, masked, fill_tokens, fill_scores, outline_scores, outline_lengths, scores):
-        """Outlines + the Filler's words -> captions cut at the first ``</s>``, scored by eq. 10.
+        """Outlines + the Filler's words -> captions cut at the first ``</s>``, scored by eq. 10
+        (:func:`merge_fills`; compiled under ``--compile`` on a CPU), their dropped repeats
+        removed.
 
-        Args:
-            filler_inputs: (N, W) the Filler's inputs (outline words and ``<mask>``s, padded);
-            masked: (N, W) bool, ``filler_inputs.eq(<mask>)``.
-            fill_tokens, fill_scores: (N, W) the Filler's word and log-probability per position
-                (read at the ``<mask>`` positions only).
-            outline_scores: (N, m) positional scores of the outlines (their ``</s>`` last);
-            outline_lengths: (N,); scores: (N,) the outlines' search scores.
         Returns:
             tokens (N, W') right-padded, positional scores (N, W'), lengths (N,), scores (N,).
         """
-        layout, eos = self.layout, self.layout.eos
-        # one column more: the outline's </s> goes after its last group (column (m - 1) * k),
-        # where column // k picks the Outliner's score for it, as it does for every outline word
-        is_mask = F.pad(masked, (0, 1))
-        end = ((outline_lengths - 1) * layout.k)[:, None]
-        outline = F.pad(filler_inputs, (0, 1), value=layout.pad).scatter(1, end, eos)
-        tokens = torch.where(is_mask, F.pad(fill_tokens, (0, 1)), outline)
-        group_of_column = layout.group_of_columns(outline.size(1), outline.device)
-        positional = torch.where(is_mask, F.pad(fill_scores, (0, 1)).to(outline_scores),
-                                 outline_scores[:, group_of_column])
-        # cut at the first </s> (the Filler may end the caption inside a group)
-        lengths = tokens.eq(eos).int().argmax(-1) + 1
-        cut = torch.arange(tokens.size(1), device=tokens.device)[None, :] >= lengths[:, None]
-        tokens, positional = tokens.masked_fill(cut, layout.pad), positional.masked_fill(cut, 0.0)
-        filled = is_mask.masked_fill(cut, False)
-        if self.drop_repeats:  # a filled word equal to the word before it (repeat_removal.py)
-            dropped = repeats(tokens, filled)
-            filled = filled & ~dropped
-        filler_sum = positional.masked_fill(~filled, 0.0).sum(-1)
-        n_out = outline_lengths.to(filler_sum)
-        n_terms = n_out + filled.sum(-1).to(filler_sum)
-        if self.normalize_scores and self.len_penalty == 1:
-            scores = (scores * n_out + filler_sum) / n_terms
-        elif self.normalize_scores:
-            scores = scores * (n_out / n_terms) ** self.len_penalty + filler_sum / n_terms**self.len_penalty
-        else:
-            scores = scores + filler_sum
-        if self.drop_repeats and bool(dropped.any()):
-            lengths = lengths - dropped.sum(-1)
+        layout = self.layout
+        group_of_column = layout.group_of_columns(filler_inputs.size(1) + 1, filler_inputs.device)
+        tokens, positional, lengths, scores, dropped = self._merge_fills(
+            filler_inputs, masked, fill_tokens, fill_scores, outline_scores, outline_lengths, scores, group_of_column,
+            layout.k, layout.eos, layout.pad, self.drop_repeats, self.normalize_scores, self.len_penalty)
+        if dropped is not None and bool(dropped.any()):
             tokens, positional = compact(~dropped, (tokens, layout.pad), (positional, 0.0))
         width = int(lengths.max())
         return tokens[:, :width], positional[:, :width], lengths, scores
+
+
+def merge_fills(filler_inputs, masked, fill_tokens, fill_scores, outline_scores, outline_lengths, scores,
+                group_of_column, k, eos, pad, drop_repeats, normalize_scores, len_penalty):
+    """Outlines + the Filler's words -> captions cut at the first ``</s>``, scored by eq. 10.
+    Tensor operations only (what ``torch.compile`` takes whole).
+
+    Args:
+        filler_inputs: (N, W) the Filler's inputs (outline words and ``<mask>``s, padded);
+        masked: (N, W) bool, ``filler_inputs.eq(<mask>)``.
+        fill_tokens, fill_scores: (N, W) the Filler's word and log-probability per position
+            (read at the ``<mask>`` positions only).
+        outline_scores: (N, m) positional scores of the outlines (their ``</s>`` last);
+        outline_lengths: (N,); scores: (N,) the outlines' search scores.
+        group_of_column: (W + 1,) long, column // k; k: the group size; eos, pad: their indices.
+        drop_repeats: a filled word equal to the word before it is dropped (``repeat_removal.py``).
+        normalize_scores, len_penalty: eq. 10's normalisation, sum / length ** len_penalty.
+    Returns:
+        tokens (N, W + 1) right-padded, positional scores (N, W + 1), lengths (N,) and scores (N,)
+        without the dropped words, and the dropped positions (N, W + 1) bool (None unless
+        ``drop_repeats``), still in ``tokens``: the caller removes them (:func:`compact`).
+    """
+    # one column more: the outline's </s> goes after its last group (column (m - 1) * k),
+    # where column // k picks the Outliner's score for it, as it does for every outline word
+    is_mask = F.pad(masked, (0, 1))
+    end = ((outline_lengths - 1) * k)[:, None]
+    outline = F.pad(filler_inputs, (0, 1), value=pad).scatter(1, end, eos)
+    tokens = torch.where(is_mask, F.pad(fill_tokens, (0, 1)), outline)
+    positional = torch.where(is_mask, F.pad(fill_scores, (0, 1)).to(outline_scores),
+                             outline_scores[:, group_of_column])
+    # cut at the first </s> (the Filler may end the caption inside a group)
+    lengths = tokens.eq(eos).int().argmax(-1) + 1
+    cut = torch.arange(tokens.size(1), device=tokens.device)[None, :] >= lengths[:, None]
+    tokens, positional = tokens.masked_fill(cut, pad), positional.masked_fill(cut, 0.0)
+    filled = is_mask.masked_fill(cut, False)
+    dropped = None
+    if drop_repeats:  # a filled word equal to the word before it (repeat_removal.py)
+        dropped = repeats(tokens, filled)
+        filled = filled & ~dropped
+        lengths = lengths - dropped.sum(-1)
+    filler_sum = positional.masked_fill(~filled, 0.0).sum(-1)
+    n_out = outline_lengths.to(filler_sum)
+    n_terms = n_out + filled.sum(-1).to(filler_sum)
+    if normalize_scores and len_penalty == 1:
+        scores = (scores * n_out + filler_sum) / n_terms
+    elif normalize_scores:
+        scores = scores * (n_out / n_terms) ** len_penalty + filler_sum / n_terms**len_penalty
+    else:
+        scores = scores + filler_sum
+    return tokens, positional, lengths, scores, dropped

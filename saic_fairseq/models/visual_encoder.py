@@ -29,24 +29,31 @@ class VisualEncoder(FairseqEncoder):
             fairseq's encoder-output dict: ``encoder_out`` [(R, B, C)],
             ``encoder_padding_mask`` [(B, R)].
         """
-        x = self.feature_proj(features)
-        if self.box_proj is not None and boxes is not None:
-            area = ((boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])).unsqueeze(-1)
-            x = x + self.box_proj(torch.cat([boxes, area], dim=-1))
-        x = nn.functional.dropout(self.input_norm(torch.relu(x)), self.dropout, self.training)
         if padding_mask is None:
             padding_mask = features.new_zeros(features.shape[:2], dtype=torch.bool)
-        x = x.transpose(0, 1)
-        for layer in self.layers:
-            x = layer(x, encoder_padding_mask=padding_mask)
+        compiled = getattr(self, "compiled_states", None)  # --compile (modules/compiled_step.py)
+        states = compiled if compiled is not None and not self.training else self.states
         return {
-            "encoder_out": [x],
+            "encoder_out": [states(features, padding_mask, boxes)],
             "encoder_padding_mask": [padding_mask],
             "encoder_embedding": [],
             "encoder_states": [],
             "src_tokens": [],
             "src_lengths": [],
         }
+
+    def states(self, features, padding_mask, boxes=None):
+        """(B, R, D) features, (B, R) bool padding mask, optional (B, R, 4) boxes -> (R, B, C)
+        encoder states: tensors only, what ``torch.compile`` takes whole."""
+        x = self.feature_proj(features)
+        if self.box_proj is not None and boxes is not None:
+            area = ((boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])).unsqueeze(-1)
+            x = x + self.box_proj(torch.cat([boxes, area], dim=-1))
+        x = nn.functional.dropout(self.input_norm(torch.relu(x)), self.dropout, self.training)
+        x = x.transpose(0, 1)
+        for layer in self.layers:
+            x = layer(x, encoder_padding_mask=padding_mask)
+        return x
 
     def reorder_encoder_out(self, encoder_out, new_order):
         """Select / repeat batch rows (beam search, or one row per hypothesis)."""

@@ -20,12 +20,14 @@ its shapes depend on the batch only and one compiled graph serves every step.
   handed to each new search: the graph is reused across steps and calls); a search's reorder
   writes into its cache in place (``StaticCache.reorder``).
 
-``compile_decoder(decoder)`` switches a decoder over; every search on a StaticCache then uses
-it (greedy, beam, the Outliner). On a CPU the full passes that read an image memory (the
-Filler, NAIC, IR-NAIC: :func:`~saic_fairseq.modules.static_cache.memory_layers`) are compiled
-too, with dynamic shapes from the start (their batch and length change with every call), their
-optional masks always passed as tensors (a mask of nothing: the same numbers) so that one graph
-serves them all; on a GPU they stay eager, since a CUDA graph needs one fixed shape.
+``compile_model(model)`` switches a model over; every search on a StaticCache then uses the
+compiled step (greedy, beam, the Outliner). On a CPU the full passes that read an image memory
+(the Filler, NAIC, IR-NAIC: :func:`~saic_fairseq.modules.static_cache.memory_layers`) are
+compiled too, with dynamic shapes from the start (their batch and length change with every
+call), their optional masks always passed as tensors (a mask of nothing: the same numbers) so
+that one graph serves them all, and so is the visual encoder's tensor work
+(:meth:`~saic_fairseq.models.visual_encoder.VisualEncoder.states`: a fixed cost of every mode,
+once per batch); on a GPU they stay eager, since a CUDA graph needs one fixed shape.
 """
 import functools
 
@@ -59,12 +61,22 @@ class CompiledStep:
             self._full_pass = functools.partial(torch.compile(memory_layers, dynamic=True, options=CPU_OPTIONS),
                                                 decoder)
         self.graphs = {}  # shape -> (graph, static inputs, static logits)
+        self.step_indices = {}  # (slot, device) -> (1,) long: made once, read-only
         self.pool = {}  # shape -> the cache buffers the graph of that shape reads and writes
 
     @property
     def compiles_full_passes(self):
         """Whether :meth:`full_pass` serves the memory passes (on a CPU, not with CUDA graphs)."""
         return not self.cuda_graphs
+
+    def compiled_function(self, function):
+        """``function`` (tensors in, tensors out: a search's own tensor work around the decoder
+        calls) compiled with dynamic shapes on a CPU, its kernels called from Python (small
+        element-wise kernels over dynamic shapes: the SAIC merge at batch 1 took 49 us so, 101 us
+        with the C++ wrapper, 154 us eager); as it is with CUDA graphs."""
+        if self.cuda_graphs:
+            return function
+        return torch.compile(function, dynamic=True)
 
     @staticmethod
     def cache_steps(steps):
@@ -95,18 +107,26 @@ class CompiledStep:
 
     def __call__(self, cache, tokens, positions):
         """One step of ``cache`` for (B, 1) ``tokens`` at (1,) ``positions`` -> (B, 1, V) logits."""
-        step = torch.full((1,), cache.length, dtype=torch.long, device=tokens.device)
+        step = self._step_index(cache.length, tokens.device)
         memory = cache.memory
         if not self.cuda_graphs:  # fresh tensors (not views or slices), masks as tensors: few graphs
-            return self.step(cache.self_kv, cache.positions, memory.keys, memory.values, _memory_mask(memory),
+            return self.step(cache.self_kv, cache.positions, memory.keys, memory.values, memory.dense_mask(),
                              tokens.clone(memory_format=torch.contiguous_format), step, positions.clone())
         return self._replay(cache, tokens, step, positions)
+
+    def _step_index(self, slot, device):
+        """(1,) long ``slot``: the step's slot as a tensor, one per slot and device, reused (the
+        compiled step and the graphs only read it)."""
+        key = (slot, device)
+        if key not in self.step_indices:
+            self.step_indices[key] = torch.full((1,), slot, dtype=torch.long, device=device)
+        return self.step_indices[key]
 
     def full_pass(self, memory, tokens, positions, padding_mask, self_attn_mask):
         """``memory_layers`` compiled (CPU): (B, T) tokens -> (B, T, C) states. ``padding_mask``
         (B, T) bool and the image memory's mask are passed even where they mask nothing, and a
         bidirectional ``self_attn_mask`` (None) as zeros: one graph for every call."""
-        memory_mask = _memory_mask(memory)
+        memory_mask = memory.dense_mask()
         if self_attn_mask is None:
             length = tokens.size(1)
             self_attn_mask = torch.zeros(length, length, dtype=memory.keys[0].dtype, device=tokens.device)
@@ -148,16 +168,12 @@ class CompiledStep:
         return logits.clone()
 
 
-def _memory_mask(memory):
-    """An ImageMemory's (B, S) mask of padded regions, all False where it has none (the same
-    numbers; one compiled graph whether or not a batch pads its regions)."""
-    if memory.mask is not None:
-        return memory.mask
-    return torch.zeros(memory.batch, memory.keys[0].size(1), dtype=torch.bool, device=memory.keys[0].device)
-
-
-def compile_decoder(decoder, cuda_graphs=None):
-    """Make every StaticCache search of ``decoder`` use a :class:`CompiledStep` (``--compile``);
-    returns it. ``cuda_graphs``: default on for a decoder on a CUDA device."""
+def compile_model(model, cuda_graphs=None):
+    """``--compile``: every StaticCache search of ``model``'s decoder uses a :class:`CompiledStep`,
+    and without CUDA graphs (a CPU) its encoder's :meth:`states` run compiled too. Returns the
+    step. ``cuda_graphs``: default on for a decoder on a CUDA device."""
+    decoder = model.decoder
     decoder.compiled_step = CompiledStep(decoder, cuda_graphs)
+    if not decoder.compiled_step.cuda_graphs and hasattr(model.encoder, "states"):
+        model.encoder.compiled_states = torch.compile(model.encoder.states, options=CPU_OPTIONS)
     return decoder.compiled_step

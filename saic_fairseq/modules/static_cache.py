@@ -35,6 +35,16 @@ class ImageMemory:
 
     def __init__(self, keys, values, mask, heads):
         self.keys, self.values, self.mask, self.heads = keys, values, mask, heads
+        self._dense_mask = mask
+
+    def dense_mask(self):
+        """(B, S) bool, True at padded regions: ``mask``, or all False where it is None (made
+        once per memory; the same numbers, and one compiled graph whether or not a batch pads
+        its regions)."""
+        if self._dense_mask is None:
+            self._dense_mask = torch.zeros(self.batch, self.keys[0].size(1), dtype=torch.bool,
+                                           device=self.keys[0].device)
+        return self._dense_mask
 
     @classmethod
     @torch.no_grad()

@@ -16,6 +16,7 @@ machine cannot favour one mode (what ``saic-benchmark`` prints).
 """
 import argparse
 import contextlib
+import copy
 import gc
 import inspect
 import math
@@ -250,10 +251,12 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     count = min(images, len(dataset))
     batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in dataset.batches(count, batch_size)]
     steps = [options.get("decoder_step")] * len(modes)
-    if compare_incremental:
+    models = [aic_model if aic_model is not None and mode[1] == "aic" else model for mode in modes]
+    if compare_incremental:  # on copies: --compile compiles the encoder of the models it decodes
+        copies = {id(m): copy.deepcopy(m) for m in models}
+        models += [copies[id(m)] for m in models]
         modes = list(modes) + [(f"{mode[0]} (incremental)", *mode[1:]) for mode in modes]
         steps += ["incremental"] * (len(modes) - len(steps))
-    models = [aic_model if aic_model is not None and mode[1] == "aic" else model for mode in modes]
     lenpens = [aic_lenpen if aic_lenpen is not None and mode[1] == "aic" else lenpen for mode in modes]
     generators = [mode_generator(task, m, mode, lenpen=penalty, **{**options, "decoder_step": step})
                   for m, mode, step, penalty in zip(models, modes, steps, lenpens)]
