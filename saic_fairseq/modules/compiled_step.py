@@ -38,6 +38,11 @@ from saic_fairseq.modules.static_cache import full_width_step, memory_layers
 #: inductor's options on a CPU: kernels called from generated C++ rather than Python (the demo's
 #: step at batch 1, timed alone: 0.38-0.42x fairseq's incremental step with it, 0.46-0.53x without)
 CPU_OPTIONS = {"cpp_wrapper": True}
+#: the cached step's: also inductor's decomposition of a one-row matrix product (inner dimensions
+#: up to 2,048) into generated C++ loops fused with their neighbours instead of a BLAS call each:
+#: a greedy step at batch 1 (every projection one row) took 198 us against 298 without it;
+#: larger batches keep their BLAS calls (beam 5: no change)
+STEP_OPTIONS = {**CPU_OPTIONS, "post_grad_fusion_options": {"decompose_mm_pass": {}}}
 #: layers x rows x heads x T_max of the largest cache whose steps run compiled on a CPU: the
 #: attention the full-width step computes over every slot, written or not, where the eager static
 #: step attends only the slots written. Measured (docs/speed.md): compiled faster at 384-6,400
@@ -55,7 +60,7 @@ class CompiledStep:
         self.cuda_graphs = device.type == "cuda" if cuda_graphs is None else cuda_graphs
         # the functions themselves, the decoder an argument (not a functools.partial: every
         # partial runs through one wrapper whose compilations would all share one cache)
-        step = full_width_step if self.cuda_graphs else torch.compile(full_width_step, options=CPU_OPTIONS)
+        step = full_width_step if self.cuda_graphs else torch.compile(full_width_step, options=STEP_OPTIONS)
         self.step = functools.partial(step, decoder)
         if not self.cuda_graphs:  # full passes compiled too (CPU only: see above)
             self._full_pass = functools.partial(torch.compile(memory_layers, dynamic=True, options=CPU_OPTIONS),
