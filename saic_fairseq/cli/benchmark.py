@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 
 import torch
 from fairseq import utils
@@ -65,7 +66,7 @@ def plot(rows, path, title):
         ax.annotate(row["mode"], (row["ms mean"], row.get("CIDEr", 0.0)), textcoords="offset points", xytext=(4, 4))
     ax.set_xlabel("latency per batch (ms)")
     ax.set_ylabel("CIDEr-D")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 110), fontsize=7)  # the whole title, however long its paths
     ax.grid(alpha=0.3)
     save_png(fig, path)
 
