@@ -218,6 +218,29 @@ def test_compiled_step_gives_the_static_captions(k3):
     assert getattr(model.encoder, "compiled_states", None) is None
 
 
+def test_compiled_batch_one_steps_give_the_static_captions(k3):
+    """At batch 1 a greedy step's projections are one-row products, which the compiled step
+    decomposes into generated loops (STEP_OPTIONS): greedy AIC and SAIC 1/1 still write the
+    eager static step's captions, scores within 1e-5, image by image."""
+    import copy
+
+    from saic_fairseq.modules.compiled_step import STEP_OPTIONS
+
+    assert "decompose_mm_pass" in STEP_OPTIONS["post_grad_fusion_options"]
+    task, model = k3
+    compiled = copy.deepcopy(model)
+    for decoding in ("aic", "saic"):
+        eager = build_caption_generator(task, [model], gen_args(1), decoding, 1, 1)
+        fast = build_caption_generator(task, [compiled], gen_args(1), decoding, 1, 1, compile=True)
+        sample = first_batch(task, batch_size=8)
+        for row in range(4):
+            one = {"net_input": {k: v[row : row + 1] if torch.is_tensor(v) else v
+                                 for k, v in sample["net_input"].items()}}
+            (e,), (f,) = eager.generate([model], one)[0], fast.generate([compiled], one)[0]
+            assert f["tokens"].tolist() == e["tokens"].tolist()
+            torch.testing.assert_close(f["score"], e["score"], atol=1e-5, rtol=0)
+
+
 def test_compiled_step_leaves_large_caches_to_the_eager_step(k3):
     """On a CPU, --compile steps a cache compiled only while layers x rows x heads x T_max <=
     CPU_MAX_CELLS: a larger one takes the eager step (the same logits as without --compile, bit
