@@ -25,9 +25,12 @@ compiled step (greedy, beam, the Outliner). On a CPU the full passes that read a
 (the Filler, NAIC, IR-NAIC: :func:`~saic_fairseq.modules.static_cache.memory_layers`) are
 compiled too, with dynamic shapes from the start (their batch and length change with every
 call), their optional masks always passed as tensors (a mask of nothing: the same numbers) so
-that one graph serves them all, and so is the visual encoder's tensor work
+that one graph serves them all, and so are the visual encoder's tensor work
 (:meth:`~saic_fairseq.models.visual_encoder.VisualEncoder.states`: a fixed cost of every mode,
-once per batch); on a GPU they stay eager, since a CUDA graph needs one fixed shape.
+once per batch) and what a search asks of :meth:`CompiledStep.compiled_function` (SAIC's eq. 10
+merge); on a GPU they stay eager, since a CUDA graph needs one fixed shape. On a CPU the step
+also decomposes one-row matrix products into generated loops (:data:`STEP_OPTIONS`): every
+projection of a greedy step at batch 1.
 """
 import functools
 
