@@ -75,7 +75,7 @@ class SAICCaptioningConfig(FairseqDataclass):
         default=False, metadata={"help": "with --decoder-step static: the cached decoder step under torch.compile "
                                  "(CPU: inductor with its C++ wrapper, needs a C++ compiler; the first calls "
                                  "compile), captured in CUDA graphs on a GPU; on a CPU the full passes (Filler, "
-                                 "NAIC, IR-NAIC) compiled too"}
+                                 "NAIC, IR-NAIC), the visual encoder and SAIC's merge compiled too"}
     )
     keep_repeats: bool = field(
         default=False, metadata={"help": "saic, naic, ir-naic: keep a word predicted in parallel that equals the "
