@@ -229,13 +229,13 @@ def test_compiled_batch_one_steps_give_the_static_captions(k3):
     assert "decompose_mm_pass" in STEP_OPTIONS["post_grad_fusion_options"]
     task, model = k3
     compiled = copy.deepcopy(model)
+    sample = first_batch(task, batch_size=2)
+    images = [{"net_input": {k: v[row : row + 1] if torch.is_tensor(v) else v for k, v in sample["net_input"].items()}}
+              for row in range(2)]
     for decoding in ("aic", "saic"):
         eager = build_caption_generator(task, [model], gen_args(1), decoding, 1, 1)
         fast = build_caption_generator(task, [compiled], gen_args(1), decoding, 1, 1, compile=True)
-        sample = first_batch(task, batch_size=8)
-        for row in range(2):
-            one = {"net_input": {k: v[row : row + 1] if torch.is_tensor(v) else v
-                                 for k, v in sample["net_input"].items()}}
+        for one in images:
             (e,), (f,) = eager.generate([model], one)[0], fast.generate([compiled], one)[0]
             assert f["tokens"].tolist() == e["tokens"].tolist()
             torch.testing.assert_close(f["score"], e["score"], atol=1e-5, rtol=0)
