@@ -120,9 +120,10 @@ def assert_same_hypotheses(got, expected):
                                      {"normalize_scores": False, "temperature": 0.7},
                                      {"len_penalty": 2.0, "unk_penalty": math.inf}])
 def test_beam_search_equals_sequence_generator(proxy_data, trained_state, group_size, beam, options):
-    """Our batched beam search = fairseq's SequenceGenerator: the same hypotheses, scores,
-    positional scores and order, at AIC positions and the Outliner's, with sentences that
-    finish at different steps and some that hit the length limit."""
+    """Our beam search, with its bookkeeping in tensors and in Python lists on the host, =
+    fairseq's SequenceGenerator: the same hypotheses, scores, positional scores and order, at
+    AIC positions and the Outliner's, with sentences that finish at different steps and some
+    that hit the length limit."""
     task, model = trained_task_and_model(proxy_data, trained_state, group_size)
     lay = layout_of(task)
     sample = first_batch(task, batch_size=16)
@@ -133,13 +134,30 @@ def test_beam_search_equals_sequence_generator(proxy_data, trained_state, group_
     encoder_out = model.encoder.forward_torchscript(sample["net_input"])
     outliner.encoder.encoder_out = encoder_out
     expected = fairseq_search.generate([outliner], sample)
-    got = BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, beam, max_len,
-                     **options).search(encoder_out)
-    assert_same_hypotheses(got, expected)
+    for bookkeeping in ("tensors", "host"):
+        got = BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, beam, max_len,
+                         bookkeeping=bookkeeping, **options).search(encoder_out)
+        assert_same_hypotheses(got, expected)
     lengths = {len(h["tokens"]) for hypos in got for h in hypos}
     assert max_len + 1 in lengths  # the length limit is covered
     if not options:
         assert len(lengths) > 1  # and hypotheses that end early
+
+
+def test_beam_search_keeps_its_books_on_the_host_for_small_cpu_batches(k3):
+    """"auto" bookkeeping: Python lists for up to HOST_MAX_SENTENCES sentences on a CPU,
+    tensors beyond and on other devices; an unknown choice is refused by name."""
+    from saic_fairseq.generators.beam_search import HOST_MAX_SENTENCES
+
+    task, model = k3
+    lay = layout_of(task)
+    search = BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 3, 5)
+    assert search.on_host(1, "cpu") and search.on_host(HOST_MAX_SENTENCES, "cpu")
+    assert not search.on_host(HOST_MAX_SENTENCES + 1, "cpu") and not search.on_host(1, "cuda")
+    assert BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 3, 5,
+                      bookkeeping="host").on_host(HOST_MAX_SENTENCES + 1, "cuda")
+    with pytest.raises(ValueError, match="bookkeeping must be one of auto, tensors, host, got 'lists'"):
+        BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 3, 5, bookkeeping="lists")
 
 
 def test_static_decoding_uses_our_searches_and_falls_back_to_fairseqs(k3):

@@ -9,7 +9,9 @@ are the same (tests compare them token for token on the test checkpoints). What 
 bookkeeping around the decoder call: one :class:`StaticCache` whose beam reorder is one
 ``index_select`` (the image's keys and values are projected once and never reordered), no
 ensemble wrapper, no per-module cache dictionaries, and the step's rules (no padding, the
-unknown-word penalty, no ``</s>`` before ``min_len``) as one added bias row.
+unknown-word penalty, no ``</s>`` before ``min_len``) as one added bias row. On a CPU a small
+batch keeps its books in Python lists instead (``host_beam_search.py``: the same decisions in
+a few tensor operations a step; ``bookkeeping``).
 
 Options it reproduces: beam, ``--lenpen``, ``--unnormalized``, ``--min-len``, ``--max-len-b``
 (with ``--max-len-a 0``), ``--unkpen``, ``--temperature``. Anything else (n-gram blocking,
@@ -20,8 +22,17 @@ import math
 import torch
 
 from saic_fairseq.generators.greedy_search import refuse_prefix, step_biases
+from saic_fairseq.generators.host_beam_search import host_beam_search, sort_hypotheses
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
 from saic_fairseq.modules.static_cache import StaticCache
+
+#: BeamSearch's bookkeeping choices
+BOOKKEEPING = ("auto", "tensors", "host")
+#: "auto" keeps the books on the host on a CPU for up to this many sentences: the demo's AIC
+#: beam 5 under --compile, host / tensors time 0.92 at batch 1, 0.94 at 4, 0.97 at 8, 0.99 at 16,
+#: 1.13 at 50 (docs/speed.md)
+HOST_MAX_SENTENCES = 16
+
 
 class BeamSearch:
     """Beam search of one decoder at given sentence positions.
@@ -35,10 +46,15 @@ class BeamSearch:
         max_len: SequenceGenerator's length limit (``min(max_len_b, positions - 1)``): at most
             this many tokens before ``</s>``.
         min_len, len_penalty, normalize_scores, unk_penalty, temperature: as in SequenceGenerator.
+        bookkeeping: "tensors" (this module's search), "host" (``host_beam_search``: the same
+            hypotheses with the bookkeeping in Python lists) or "auto": "host" on a CPU for up
+            to :data:`HOST_MAX_SENTENCES` sentences, "tensors" otherwise.
     """
 
     def __init__(self, decoder, tgt_dict, bos, positions, beam_size, max_len, min_len=1, len_penalty=1.0,
-                 normalize_scores=True, unk_penalty=0.0, temperature=1.0):
+                 normalize_scores=True, unk_penalty=0.0, temperature=1.0, bookkeeping="auto"):
+        if bookkeeping not in BOOKKEEPING:
+            raise ValueError(f"bookkeeping must be one of {', '.join(BOOKKEEPING)}, got {bookkeeping!r}")
         if temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {temperature}")
         if min_len > max_len:
@@ -49,7 +65,19 @@ class BeamSearch:
         self.max_len, self.min_len = max_len, min_len
         self.len_penalty, self.normalize_scores = len_penalty, normalize_scores
         self.unk_penalty, self.temperature = unk_penalty, temperature
+        self.bookkeeping = bookkeeping
         self._bias = None
+
+    def biases(self, device):
+        """(bias, before_min_len, eos_only): the step's additive rows (``step_biases``) on ``device``."""
+        self._bias = step_biases(self._bias, self.vocab, self.pad, self.unk, self.eos, self.unk_penalty, device)
+        return self._bias
+
+    def on_host(self, sentences, device):
+        """Whether a search of ``sentences`` on ``device`` keeps its books in Python lists."""
+        if self.bookkeeping != "auto":
+            return self.bookkeeping == "host"
+        return torch.device(device).type == "cpu" and sentences <= HOST_MAX_SENTENCES
 
     @torch.no_grad()
     def search(self, encoder_out, memory=None):
@@ -59,9 +87,10 @@ class BeamSearch:
         if memory is None:
             memory = self.decoder.image_memory(encoder_out)
         bsz, beam, device = memory.batch, self.beam, memory.keys[0].device
+        if self.on_host(bsz, device):
+            return host_beam_search(self, memory)
         max_len = self.max_len
-        self._bias = step_biases(self._bias, self.vocab, self.pad, self.unk, self.eos, self.unk_penalty, device)
-        bias, bias_before_min_len = self._bias
+        bias, bias_before_min_len, _ = self.biases(device)
         rows = torch.arange(bsz, device=device).repeat_interleave(beam)
         cache = StaticCache(self.decoder, memory.select(rows), max_len + 1)
         all_positions = self.positions(max_len + 1, device)
@@ -143,10 +172,7 @@ class BeamSearch:
                 scores[:, :step] = scores[:, :step].index_select(0, active_bbsz_idx)
             scores.view(bsz, beam, -1)[:, :, step] = torch.gather(cand_scores, dim=1, index=active_hypos)
             reorder_state = active_bbsz_idx
-        for sent, hypos in enumerate(finalized):
-            order = torch.sort(torch.tensor([float(h["score"].item()) for h in hypos]), descending=True)[1]
-            finalized[sent] = [hypos[i] for i in order]
-        return finalized
+        return [sort_hypotheses(hypos) for hypos in finalized]
 
     def _finalize(self, step, bbsz_idx, eos_scores, tokens, scores, finalized, finished, max_len):
         """SequenceGenerator.finalize_hypos: hypotheses ending at ``step`` into ``finalized``;

@@ -33,9 +33,10 @@ def refuse_prefix(prefix_tokens, generator):
 
 
 def step_biases(cached, vocab, pad, unk, eos, unk_penalty, device):
-    """(V,) additive log-probability adjustments of a search step, as SequenceGenerator applies
-    them: padding never, the unknown-word penalty; the second row also forbids ``</s>`` (the
-    steps before ``min_len``). ``cached``: the pair from an earlier call, reused on its device."""
+    """Three (V,) additive log-probability adjustments of a search step, as SequenceGenerator
+    applies them: padding never, the unknown-word penalty; the second also forbids ``</s>`` (the
+    steps before ``min_len``); the third forbids everything but ``</s>`` (the step at the length
+    limit). ``cached``: the triple from an earlier call, reused on its device."""
     if cached is not None and cached[0].device == torch.device(device):
         return cached
     bias = torch.zeros(vocab, device=device)
@@ -43,7 +44,9 @@ def step_biases(cached, vocab, pad, unk, eos, unk_penalty, device):
     bias[unk] -= unk_penalty
     before_min_len = bias.clone()
     before_min_len[eos] = float("-inf")
-    return bias, before_min_len
+    eos_only = torch.full_like(bias, float("-inf"))
+    eos_only[eos] = bias[eos]
+    return bias, before_min_len, eos_only
 
 
 class GreedySearch:
@@ -100,7 +103,7 @@ class GreedySearch:
             steps = min(steps, max(count_steps) + 1)
         self._bias = step_biases(self._bias, len(self.decoder.dictionary), self.pad, self.unk, self.eos,
                                  self.unk_penalty, device)
-        bias, bias_before_min_len = self._bias
+        bias, bias_before_min_len, _ = self._bias
         words, positional = [], []
         word = torch.full((bsz,), self.bos, dtype=torch.long, device=device)
         finished = torch.zeros(bsz, dtype=torch.bool, device=device)

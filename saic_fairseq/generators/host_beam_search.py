@@ -1,0 +1,125 @@
+"""Beam search whose bookkeeping runs in Python on the host: few tensor operations per step.
+
+:class:`~saic_fairseq.generators.beam_search.BeamSearch` keeps every hypothesis's tokens and
+scores in tensors and updates them with some thirty small tensor operations a step (candidate
+offsets, masks, gathers, index selects), as fairseq's SequenceGenerator does. On a CPU at
+captioning sizes each of those costs its dispatch, not its arithmetic: at batch 1, beam 5 the
+bookkeeping took about as long as a compiled decoder step. Here a step makes the decoder call,
+the log-softmax and the 2 x beam candidate top-k on the device, reads the candidates to the
+host once (the step's one synchronisation, as the tensor search's ``</s>`` check is) and does
+the rest in Python lists: which hypotheses end, which sentences finish, the next beam, each
+hypothesis's words and cumulative scores. Back on the device go the next words, the beam's
+cumulative scores and one cache reorder.
+
+The same algorithm, decision for decision (fairseq 0.12's ``BeamSearch.step``,
+``finalize_hypos`` and the active-hypothesis selection), and the same float32 arithmetic on
+the scores (cumulative scores add on the device; positional scores and length normalisation
+are the same tensor operations), so the hypotheses, scores, positional scores and order are
+those of SequenceGenerator and of the tensor search (tests compare all three).
+"""
+import torch
+
+from saic_fairseq.modules.outliner_filler_layout import CAUSAL
+from saic_fairseq.modules.static_cache import StaticCache
+
+
+class _Hypothesis:
+    """One live hypothesis: its words and its cumulative score after each of them (floats
+    holding float32 values, as read from the device)."""
+
+    __slots__ = ("words", "scores")
+
+    def __init__(self, words, scores):
+        self.words, self.scores = words, scores
+
+
+def host_beam_search(search, memory):
+    """``search`` (a BeamSearch, for its decoder and options) over the images of ``memory``
+    (an ImageMemory): per image, ``beam`` hypothesis dicts, best first (BeamSearch.search)."""
+    decoder, beam, eos, max_len = search.decoder, search.beam, search.eos, search.max_len
+    bsz, device = memory.batch, memory.keys[0].device
+    bias, bias_before_min_len, eos_only = search.biases(device)
+    cache = StaticCache(decoder, memory.select(torch.arange(bsz, device=device).repeat_interleave(beam)), max_len + 1)
+    all_positions = search.positions(max_len + 1, device)
+    vocab, cand_size = search.vocab, 2 * beam
+    sentences = list(range(bsz))  # the sentence of each live batch row
+    beams = [[_Hypothesis([], []) for _ in range(beam)] for _ in range(bsz)]  # per live row
+    ignore = [[False] * beam for _ in range(bsz)]  # SequenceGenerator's cands_to_ignore
+    finalized = [[] for _ in range(bsz)]
+    words = torch.full((bsz * beam, 1), search.bos, dtype=torch.long, device=device)
+    beam_scores = None  # (rows * beam,) float32: each live hypothesis's cumulative score
+    for step in range(max_len + 1):
+        logits, _ = decoder(words, None, incremental_state=cache, positions=all_positions[step : step + 1],
+                            self_attn_layout=CAUSAL)
+        logits = logits[:, -1, :]
+        if search.temperature != 1:
+            logits = logits / search.temperature
+        step_bias = eos_only if step >= max_len else bias_before_min_len if step < search.min_len else bias
+        lprobs = torch.log_softmax(logits, dim=-1, dtype=torch.float32) + step_bias
+        rows = len(sentences)
+        lprobs = lprobs.view(rows, beam, vocab)
+        if step == 0:  # every hypothesis is <bog>: only the first is expanded
+            lprobs = lprobs[:, ::beam, :].contiguous()
+        else:
+            lprobs = lprobs + beam_scores.view(rows, beam, 1)
+        flat = lprobs.view(rows, -1)
+        top_scores, top_indices = torch.topk(flat, k=min(cand_size, flat.size(1) - 1))
+        top_scores, top_indices = top_scores.tolist(), top_indices.tolist()  # the step's synchronisation
+        kept, order, next_words, next_scores = [], [], [], []
+        for row in range(rows):
+            sentence, scores, indices = sentences[row], top_scores[row], top_indices[row]
+            ends = [indices[j] % vocab == eos and scores[j] != float("-inf") for j in range(len(indices))]
+            ended = [j for j in range(beam) if ends[j] and not ignore[row][j]]
+            for j in ended:
+                if len(finalized[sentence]) < beam:
+                    finalized[sentence].append(_finalize(search, step, beams[row][indices[j] // vocab], scores[j]))
+            if ended and (len(finalized[sentence]) == beam or step == max_len):
+                continue  # the sentence is finished: it leaves the batch
+            # the next beam: the first candidates that do not end (or were ignored), in order
+            flags = [ends[j] or (j < beam and ignore[row][j]) for j in range(len(indices))]
+            chosen = sorted(range(len(indices)), key=lambda j: (flags[j], j))[:beam]
+            ignore[row] = [flags[j] for j in chosen]
+            new_beam = []
+            for j in chosen:
+                source = indices[j] // vocab
+                parent = beams[row][source]
+                word = indices[j] % vocab
+                new_beam.append(_Hypothesis(parent.words + [word], parent.scores + [scores[j]]))
+                order.append(row * beam + source)
+                next_words.append(word)
+                next_scores.append(scores[j])
+            beams[row] = new_beam
+            kept.append(row)
+        if not kept:
+            break
+        if len(kept) < rows:
+            sentences = [sentences[row] for row in kept]
+            beams = [beams[row] for row in kept]
+            ignore = [ignore[row] for row in kept]
+        order = torch.tensor(order, dtype=torch.long, device=device)
+        cache.reorder(order, images=order if len(kept) < rows else None)
+        words = torch.tensor(next_words, dtype=torch.long, device=device).view(-1, 1)
+        beam_scores = torch.tensor(next_scores, dtype=torch.float32, device=device)
+    return [sort_hypotheses(hypos) for hypos in finalized]
+
+
+def _finalize(search, step, parent, eos_score):
+    """SequenceGenerator's finished hypothesis: ``parent``'s words and ``</s>`` at ``step``,
+    its positional scores (differences of the cumulative ones, in float32) and its score
+    (divided by length ** lenpen when normalised)."""
+    device = search.decoder.embed_tokens.weight.device
+    cumulative = torch.tensor(parent.scores + [eos_score], dtype=torch.float32, device=device)
+    positional = cumulative.clone()
+    positional[1:] = cumulative[1:] - cumulative[:-1]
+    score = cumulative[step : step + 1].clone()
+    if search.normalize_scores:
+        score /= (step + 1) ** search.len_penalty
+    empty = torch.empty(0)
+    return {"tokens": torch.tensor(parent.words + [search.eos], dtype=torch.long, device=device), "score": score[0],
+            "attention": empty, "alignment": empty, "positional_scores": positional}
+
+
+def sort_hypotheses(hypos):
+    """A sentence's finished hypotheses best first, as SequenceGenerator sorts them."""
+    order = torch.sort(torch.tensor([float(h["score"].item()) for h in hypos]), descending=True)[1]
+    return [hypos[i] for i in order]
