@@ -122,7 +122,8 @@ def test_fill_beam_larger_than_outline_beam_is_refused(proxy_data):
                                      {"normalize_scores": False, "temperature": 0.7}])
 def test_greedy_search_equals_fairseq_beam_1(proxy_data, trained_state, group_size, options):
     """GreedySearch (AIC b1 and the SAIC Outliner with M_out = 1) gives fairseq's
-    SequenceGenerator's beam-1 hypotheses token for token, at the Outliner's positions too."""
+    SequenceGenerator's beam-1 hypotheses token for token, at the Outliner's positions too, its
+    books kept in tensors or on the host alike."""
     from saic_fairseq.generators.aic_generator import AICSequenceGenerator
     from saic_fairseq.generators.greedy_search import GreedySearch
     from saic_fairseq.generators.outliner_model import OutlinerModel
@@ -137,8 +138,11 @@ def test_greedy_search_equals_fairseq_beam_1(proxy_data, trained_state, group_si
     encoder_out = model.encoder.forward_torchscript(sample["net_input"])
     outliner.encoder.encoder_out = encoder_out
     expected = fairseq_search.generate([outliner], sample)
-    greedy = GreedySearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, max_len, **options)
-    tokens, positional, lengths, scores = greedy.search(encoder_out)
+    results = [GreedySearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, max_len,
+                            bookkeeping=books, **options).search(encoder_out) for books in ("tensors", "host")]
+    for on_tensors, on_host in zip(*results):  # the books in tensors and in Python lists: the same bits
+        assert on_tensors.dtype == on_host.dtype and torch.equal(on_tensors, on_host)
+    tokens, positional, lengths, scores = results[0]
     assert lengths.tolist() == [len(h[0]["tokens"]) for h in expected]
     assert any(n == max_len + 1 for n in lengths.tolist())  # the forced </s> at the length limit is covered
     for row, hypos in enumerate(expected):
@@ -258,6 +262,9 @@ def test_greedy_search_word_counts_cut_without_a_call(proxy_data, trained_state,
     counts = (words + torch.arange(16) % 3 - 1).clamp(min=1)  # one word short, exactly, one word more
     with DecoderCallCounter(model.decoder) as calls:
         cut, cut_positional, cut_lengths, _ = greedy.search(encoder_out, counts)
+    greedy.bookkeeping = "tensors"  # 16 rows on a CPU: "auto" kept the books on the host
+    for on_host, on_tensors in zip((cut, cut_positional, cut_lengths), greedy.search(encoder_out, counts)):
+        assert torch.equal(on_host, on_tensors)
     assert bool((counts < words).any()) and bool((counts > words).any())
     assert calls.count == int(torch.minimum(lengths, counts).max())  # no call for a counted </s>
     eos = task.target_dictionary.eos()

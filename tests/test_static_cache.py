@@ -147,7 +147,7 @@ def test_beam_search_equals_sequence_generator(proxy_data, trained_state, group_
 def test_beam_search_keeps_its_books_on_the_host_for_small_cpu_batches(k3):
     """"auto" bookkeeping: Python lists for up to HOST_MAX_SENTENCES sentences on a CPU,
     tensors beyond and on other devices; an unknown choice is refused by name."""
-    from saic_fairseq.generators.beam_search import HOST_MAX_SENTENCES
+    from saic_fairseq.generators.greedy_search import HOST_MAX_SENTENCES
 
     task, model = k3
     lay = layout_of(task)

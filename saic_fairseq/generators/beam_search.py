@@ -21,18 +21,10 @@ import math
 
 import torch
 
-from saic_fairseq.generators.greedy_search import refuse_prefix, step_biases
+from saic_fairseq.generators.greedy_search import keeps_books_on_host, refuse_prefix, step_biases
 from saic_fairseq.generators.host_beam_search import host_beam_search, sort_hypotheses
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
 from saic_fairseq.modules.static_cache import StaticCache
-
-#: BeamSearch's bookkeeping choices
-BOOKKEEPING = ("auto", "tensors", "host")
-#: "auto" keeps the books on the host on a CPU for up to this many sentences: the demo's AIC
-#: beam 5 under --compile, host / tensors time 0.92 at batch 1, 0.94 at 4, 0.97 at 8, 0.99 at 16,
-#: 1.13 at 50 (docs/speed.md)
-HOST_MAX_SENTENCES = 16
-
 
 class BeamSearch:
     """Beam search of one decoder at given sentence positions.
@@ -46,15 +38,14 @@ class BeamSearch:
         max_len: SequenceGenerator's length limit (``min(max_len_b, positions - 1)``): at most
             this many tokens before ``</s>``.
         min_len, len_penalty, normalize_scores, unk_penalty, temperature: as in SequenceGenerator.
-        bookkeeping: "tensors" (this module's search), "host" (``host_beam_search``: the same
-            hypotheses with the bookkeeping in Python lists) or "auto": "host" on a CPU for up
-            to :data:`HOST_MAX_SENTENCES` sentences, "tensors" otherwise.
+        bookkeeping: ``greedy_search.BOOKKEEPING``: "tensors" (this module's search), "host"
+            (``host_beam_search``: the same hypotheses with the books in Python lists) or "auto"
+            (``greedy_search.keeps_books_on_host``: the host on a CPU for small batches).
     """
 
     def __init__(self, decoder, tgt_dict, bos, positions, beam_size, max_len, min_len=1, len_penalty=1.0,
                  normalize_scores=True, unk_penalty=0.0, temperature=1.0, bookkeeping="auto"):
-        if bookkeeping not in BOOKKEEPING:
-            raise ValueError(f"bookkeeping must be one of {', '.join(BOOKKEEPING)}, got {bookkeeping!r}")
+        keeps_books_on_host(bookkeeping, 1, "cpu")  # refuses an unknown choice now
         if temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {temperature}")
         if min_len > max_len:
@@ -75,9 +66,7 @@ class BeamSearch:
 
     def on_host(self, sentences, device):
         """Whether a search of ``sentences`` on ``device`` keeps its books in Python lists."""
-        if self.bookkeeping != "auto":
-            return self.bookkeeping == "host"
-        return torch.device(device).type == "cpu" and sentences <= HOST_MAX_SENTENCES
+        return keeps_books_on_host(self.bookkeeping, sentences, device)
 
     @torch.no_grad()
     def search(self, encoder_out, memory=None):

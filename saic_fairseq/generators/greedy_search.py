@@ -13,6 +13,25 @@ import torch
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
 from saic_fairseq.modules.static_cache import StaticCache
 
+#: where a search keeps its books (which words each row has written, their scores, which rows
+#: have ended): "tensors", "host" (Python lists: one read of each step's result, the rest on
+#: the host) or "auto" (:func:`keeps_books_on_host`)
+BOOKKEEPING = ("auto", "tensors", "host")
+#: "auto" keeps the books on the host on a CPU for up to this many sentences, where each tensor
+#: operation of the bookkeeping costs its dispatch, not its arithmetic. Measured (docs/speed.md):
+#: the demo's AIC beam 5 under --compile, host / tensors time 0.92 at batch 1, 0.94 at 4, 0.97
+#: at 8, 0.99 at 16, 1.13 at 50
+HOST_MAX_SENTENCES = 16
+
+
+def keeps_books_on_host(bookkeeping, sentences, device):
+    """Whether a search of ``sentences`` on ``device`` with ``bookkeeping`` (one of
+    :data:`BOOKKEEPING`) keeps its books in Python lists; an unknown choice is refused by name."""
+    if bookkeeping not in BOOKKEEPING:
+        raise ValueError(f"bookkeeping must be one of {', '.join(BOOKKEEPING)}, got {bookkeeping!r}")
+    if bookkeeping != "auto":
+        return bookkeeping == "host"
+    return torch.device(device).type == "cpu" and sentences <= HOST_MAX_SENTENCES
 #: SequenceGenerator options our searches (this greedy loop, ``beam_search.BeamSearch``) reproduce
 SEARCH_OPTIONS = ("min_len", "len_penalty", "normalize_scores", "unk_penalty", "temperature")
 
@@ -63,10 +82,13 @@ class GreedySearch:
             SequenceGenerator.
         static: decode on a StaticCache (``modules/static_cache.py``) rather than fairseq's
             incremental-state dictionary: the same numbers, less bookkeeping per step.
+        bookkeeping: one of :data:`BOOKKEEPING` (static only; the incremental path keeps
+            tensors): :class:`TensorBooks` or :class:`HostBooks`, the same tokens and scores.
     """
 
     def __init__(self, decoder, tgt_dict, bos, positions, max_len, min_len=1, len_penalty=1.0,
-                 normalize_scores=True, unk_penalty=0.0, temperature=1.0, static=True):
+                 normalize_scores=True, unk_penalty=0.0, temperature=1.0, static=True, bookkeeping="auto"):
+        keeps_books_on_host(bookkeeping, 1, "cpu")  # refuses an unknown choice now
         if temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {temperature}")
         self.decoder, self.bos, self.positions = decoder, bos, positions
@@ -74,7 +96,7 @@ class GreedySearch:
         self.max_len, self.min_len = max_len, min_len
         self.len_penalty, self.normalize_scores = len_penalty, normalize_scores
         self.unk_penalty, self.temperature = unk_penalty, temperature
-        self.static = static
+        self.static, self.bookkeeping = static, bookkeeping
         self._bias = None
 
     @torch.no_grad()
@@ -104,10 +126,9 @@ class GreedySearch:
         self._bias = step_biases(self._bias, len(self.decoder.dictionary), self.pad, self.unk, self.eos,
                                  self.unk_penalty, device)
         bias, bias_before_min_len, _ = self._bias
-        words, positional = [], []
+        on_host = self.static and keeps_books_on_host(self.bookkeeping, bsz, device)
+        books = (HostBooks if on_host else TensorBooks)(bsz, device, self.pad, self.eos, word_counts)
         word = torch.full((bsz,), self.bos, dtype=torch.long, device=device)
-        finished = torch.zeros(bsz, dtype=torch.bool, device=device)
-        n_finished = 0
         all_positions = self.positions(steps, device)
         if self.static:
             memory = self.decoder.image_memory(encoder_out) if memory is None else memory
@@ -116,8 +137,7 @@ class GreedySearch:
             incremental_state = {}
         for step in range(steps):
             if word_counts is not None and step == steps - 1:  # every open row has reached its count
-                words.append(torch.where(finished, self.pad, self.eos))
-                positional.append(torch.zeros(bsz, device=device))
+                books.close()
                 break
             # with a cache the decoder reads only the newest token and its position
             logits, _ = self.decoder(word[:, None], encoder_out, incremental_state=incremental_state,
@@ -131,23 +151,86 @@ class GreedySearch:
                 score = lprobs[:, self.eos]
             else:
                 score, word = lprobs.max(dim=-1)
-            if step in count_steps:  # rows that reach their count end here, </s> scored 0
-                counted = word_counts.eq(step)
-                word, score = word.masked_fill(counted, self.eos), score.masked_fill(counted, 0.0)
-            if n_finished:  # rows that have ended are padded
-                word, score = word.masked_fill(finished, self.pad), score.masked_fill(finished, 0.0)
-            words.append(word)
-            positional.append(score)
-            finished |= word.eq(self.eos)
-            n_finished = int(finished.sum())  # the one host synchronisation of a step
-            if n_finished == bsz:
+            word, done = books.add(step, word, score, step in count_steps)
+            if done:
                 break
-        tokens, positional = torch.stack(words, 1), torch.stack(positional, 1)
+        tokens, positional = books.tensors()
         lengths = tokens.ne(self.pad).sum(-1)  # every row ends in exactly one </s>, then padding
         scores = positional.sum(-1)
         if self.normalize_scores:
             scores = scores / lengths.to(scores) ** self.len_penalty
         return tokens, positional, lengths, scores
+
+
+class TensorBooks:
+    """A greedy search's words and scores kept in tensors: any device, any batch.
+
+    Args:
+        bsz, device, pad, eos: the rows, and the tokens that pad and end them.
+        word_counts: optional (B,) long, each row's step of a forced ``</s>`` (scored 0).
+    """
+
+    def __init__(self, bsz, device, pad, eos, word_counts):
+        self.pad, self.eos, self.word_counts, self.bsz = pad, eos, word_counts, bsz
+        self.words, self.scores = [], []
+        self.finished = torch.zeros(bsz, dtype=torch.bool, device=device)
+        self.n_finished = 0
+
+    def add(self, step, word, score, counted):
+        """Record the step's (B,) ``word`` and ``score`` (``counted``: some row reaches its word
+        count here); returns the (B,) words the next step reads and whether every row has ended."""
+        if counted:  # rows that reach their count end here, </s> scored 0
+            at_count = self.word_counts.eq(step)
+            word, score = word.masked_fill(at_count, self.eos), score.masked_fill(at_count, 0.0)
+        if self.n_finished:  # rows that have ended are padded
+            word, score = word.masked_fill(self.finished, self.pad), score.masked_fill(self.finished, 0.0)
+        self.words.append(word)
+        self.scores.append(score)
+        self.finished |= word.eq(self.eos)
+        self.n_finished = int(self.finished.sum())  # the one host synchronisation of a step
+        return word, self.n_finished == self.bsz
+
+    def close(self):
+        """Every open row has reached its count: ``</s>``, scored 0 (ended rows: padding)."""
+        self.words.append(torch.where(self.finished, self.pad, self.eos))
+        self.scores.append(torch.zeros(self.bsz, device=self.finished.device))
+
+    def tensors(self):
+        """(B, T) long tokens and (B, T) float scores of the steps recorded."""
+        return torch.stack(self.words, 1), torch.stack(self.scores, 1)
+
+
+class HostBooks(TensorBooks):
+    """The same books in Python lists: one read of the step's words and scores, the rest on the
+    host (a CPU's small batches, where each tensor operation costs its dispatch); the same
+    tokens and float32 scores as :class:`TensorBooks`."""
+
+    def __init__(self, bsz, device, pad, eos, word_counts):
+        self.pad, self.eos, self.bsz, self.device = pad, eos, bsz, device
+        self.counts = None if word_counts is None else word_counts.tolist()
+        self.words, self.scores = [], []
+        self.finished = [False] * bsz
+
+    def add(self, step, word, score, counted):
+        words, scores = word.tolist(), score.tolist()  # the step's synchronisation
+        for row in range(self.bsz):
+            if counted and self.counts[row] == step:
+                words[row], scores[row] = self.eos, 0.0
+            if self.finished[row]:
+                words[row], scores[row] = self.pad, 0.0
+            elif words[row] == self.eos:
+                self.finished[row] = True
+        self.words.append(words)
+        self.scores.append(scores)
+        return torch.tensor(words, dtype=torch.long, device=self.device), all(self.finished)
+
+    def close(self):
+        self.words.append([self.pad if done else self.eos for done in self.finished])
+        self.scores.append([0.0] * self.bsz)
+
+    def tensors(self):
+        return (torch.tensor(list(zip(*self.words)), dtype=torch.long, device=self.device),
+                torch.tensor(list(zip(*self.scores)), dtype=torch.float32, device=self.device))
 
 
 def hypotheses(tokens, positional_scores, lengths, scores):
