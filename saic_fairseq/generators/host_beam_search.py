@@ -23,6 +23,9 @@ from saic_fairseq.modules.outliner_filler_layout import CAUSAL
 from saic_fairseq.modules.static_cache import StaticCache
 
 
+NEG_INF = float("-inf")
+
+
 class _Hypothesis:
     """One live hypothesis: its words and its cumulative score after each of them (floats
     holding float32 values, as read from the device)."""
@@ -67,23 +70,26 @@ def host_beam_search(search, memory):
         top_scores, top_indices = top_scores.tolist(), top_indices.tolist()  # the step's synchronisation
         kept, order, next_words, next_scores = [], [], [], []
         for row in range(rows):
-            sentence, scores, indices = sentences[row], top_scores[row], top_indices[row]
-            ends = [indices[j] % vocab == eos and scores[j] != float("-inf") for j in range(len(indices))]
-            ended = [j for j in range(beam) if ends[j] and not ignore[row][j]]
+            sentence, scores, ignored = sentences[row], top_scores[row], ignore[row]
+            candidates = [divmod(index, vocab) for index in top_indices[row]]  # (hypothesis, word)
+            ends = [word == eos and score != NEG_INF for (_, word), score in zip(candidates, scores)]
+            ended = [j for j in range(beam) if ends[j] and not ignored[j]]
             for j in ended:
                 if len(finalized[sentence]) < beam:
-                    finalized[sentence].append(_finalize(search, step, beams[row][indices[j] // vocab], scores[j]))
+                    finalized[sentence].append(_finalize(search, step, beams[row][candidates[j][0]], scores[j]))
             if ended and (len(finalized[sentence]) == beam or step == max_len):
                 continue  # the sentence is finished: it leaves the batch
-            # the next beam: the first candidates that do not end (or were ignored), in order
-            flags = [ends[j] or (j < beam and ignore[row][j]) for j in range(len(indices))]
-            chosen = sorted(range(len(indices)), key=lambda j: (flags[j], j))[:beam]
+            # the next beam: the first candidates that do not end (nor were ignored), in order, then
+            # the others (SequenceGenerator's active hypotheses); those others are ignored next step
+            flags = [end or (j < beam and ignored[j]) for j, end in enumerate(ends)]
+            chosen = [j for j, flag in enumerate(flags) if not flag] + [j for j, flag in enumerate(flags) if flag]
+            chosen = chosen[:beam]
             ignore[row] = [flags[j] for j in chosen]
+            parents = beams[row]
             new_beam = []
             for j in chosen:
-                source = indices[j] // vocab
-                parent = beams[row][source]
-                word = indices[j] % vocab
+                source, word = candidates[j]
+                parent = parents[source]
                 new_beam.append(_Hypothesis(parent.words + [word], parent.scores + [scores[j]]))
                 order.append(row * beam + source)
                 next_words.append(word)
@@ -105,18 +111,21 @@ def host_beam_search(search, memory):
 
 def _finalize(search, step, parent, eos_score):
     """SequenceGenerator's finished hypothesis: ``parent``'s words and ``</s>`` at ``step``,
-    its positional scores (differences of the cumulative ones, in float32) and its score
-    (divided by length ** lenpen when normalised)."""
+    its positional scores (differences of the cumulative ones) and its score (divided by
+    length ** lenpen when normalised, a float32 tensor operation as there). The differences are
+    taken in Python floats and rounded to float32 once: for float32 operands that is float32's
+    own subtraction, bit for bit (a double's 53 bits >= 2 x 24 + 2: Figueroa's double-rounding
+    theorem)."""
     device = search.decoder.embed_tokens.weight.device
-    cumulative = torch.tensor(parent.scores + [eos_score], dtype=torch.float32, device=device)
-    positional = cumulative.clone()
-    positional[1:] = cumulative[1:] - cumulative[:-1]
-    score = cumulative[step : step + 1].clone()
+    cumulative = parent.scores + [eos_score]
+    positional = [cumulative[0]] + [b - a for a, b in zip(cumulative, cumulative[1:])]
+    score = torch.tensor(eos_score, dtype=torch.float32, device=device)
     if search.normalize_scores:
         score /= (step + 1) ** search.len_penalty
     empty = torch.empty(0)
-    return {"tokens": torch.tensor(parent.words + [search.eos], dtype=torch.long, device=device), "score": score[0],
-            "attention": empty, "alignment": empty, "positional_scores": positional}
+    return {"tokens": torch.tensor(parent.words + [search.eos], dtype=torch.long, device=device), "score": score,
+            "attention": empty, "alignment": empty,
+            "positional_scores": torch.tensor(positional, dtype=torch.float32, device=device)}
 
 
 def sort_hypotheses(hypos):
