@@ -252,8 +252,8 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in dataset.batches(count, batch_size)]
     steps = [options.get("decoder_step")] * len(modes)
     models = [aic_model if aic_model is not None and mode[1] == "aic" else model for mode in modes]
-    if compare_incremental:  # on copies: --compile compiles the encoder of the models it decodes
-        copies = {id(m): copy.deepcopy(m) for m in models}
+    if compare_incremental:  # under --compile on copies: it compiles the encoder of the models it decodes
+        copies = {id(m): copy.deepcopy(m) if options.get("compile") else m for m in models}
         models += [copies[id(m)] for m in models]
         modes = list(modes) + [(f"{mode[0]} (incremental)", *mode[1:]) for mode in modes]
         steps += ["incremental"] * (len(modes) - len(steps))
