@@ -37,6 +37,7 @@ def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
         # asserted on it: timings on a shared machine are not for asserting; 0.47 was seen beside training)
         assert 0 < row["bare ms"] < float("inf") and 0 < row["overhead"] < float("inf"), \
             (row["mode"], row["ms mean"], row["bare ms"])
+        assert 0 < row["warm overhead"] < float("inf")  # the same calls replayed right after the mode
     assert report["rounds"] == 3 and report["model_costs"]["cached step ms"] > 0
     assert report["model_costs"]["image ms"] > 0
     costs = next(line for line in lines if line.startswith("bare decoder, batch 1: one cached decoder step"))
@@ -115,7 +116,8 @@ def test_bare_replay_of_a_shrinking_outliner_beam_search_leaves_the_real_caches_
 
 def test_overhead_keeps_a_one_off_cost_out():
     """A mode's overhead divides each batch's median time over the rounds by the bare time of
-    its calls, so a one-off cost in one round (--compile compiling a new shape) stays out."""
+    its calls, so a one-off cost in one round (--compile compiling a new shape) stays out; the
+    warm overhead divides it by the calls replayed right after the mode."""
     import numpy as np
 
     from saic_fairseq.studies.decoding_benchmark import summarise
@@ -123,8 +125,12 @@ def test_overhead_keeps_a_one_off_cost_out():
     seconds = np.array([[10.0, 1.0], [1.0, 1.0], [1.2, 1.0]])  # (rounds, batches): round 1 compiled
     row = summarise(("AIC b1", "aic", 1, None, None, None), seconds, np.array([0.5, 0.5]), np.array([3, 3]),
                     {"1": "a dog", "2": "a cat runs"}, 2, 4, 5)
-    assert row["overhead"] == (1.2 + 1.0) / 1.0
+    assert row["overhead"] == row["warm overhead"] == (1.2 + 1.0) / 1.0
     assert row["ms mean"] == 1000 * (1.2 + 1.0) / 2
+    # replayed right after the mode (warm) the same calls took less: the warm overhead is larger
+    row = summarise(("AIC b1", "aic", 1, None, None, None), seconds, np.array([0.5, 0.5]), np.array([3, 3]),
+                    {"1": "a dog", "2": "a cat runs"}, 2, 4, 5, warm=np.array([0.4, 0.4]))
+    assert row["overhead"] == (1.2 + 1.0) / 1.0 and row["warm overhead"] == (1.2 + 1.0) / 0.8
 
 
 def test_benchmark_decodes_each_model_with_its_own_length_penalty(proxy_data, checkpoints):
