@@ -19,8 +19,8 @@ from saic_fairseq.modules.static_cache import StaticCache
 BOOKKEEPING = ("auto", "tensors", "host")
 #: "auto" keeps the books on the host on a CPU for up to this many sentences, where each tensor
 #: operation of the bookkeeping costs its dispatch, not its arithmetic. Measured (docs/speed.md):
-#: the demo's AIC beam 5 under --compile, host / tensors time 0.92 at batch 1, 0.94 at 4, 0.97
-#: at 8, 0.99 at 16, 1.13 at 50
+#: the demo's AIC beam 5 under --compile, host / tensors time (two runs) 0.91-0.92 at batch 1,
+#: 0.94 at 4, 0.95-0.97 at 8, 0.99-1.00 at 16, 1.04-1.13 at 50
 HOST_MAX_SENTENCES = 16
 
 
