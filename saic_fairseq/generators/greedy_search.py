@@ -6,7 +6,10 @@ need; on a small decoder that costs as much as the decoder call itself. This loo
 most probable token at every step with the decoder's incremental cache, under the same rules
 as SequenceGenerator (padding never, ``</s>`` not before ``min_len``, ``</s>`` forced at the
 length limit, the unknown-word penalty, temperature), so it returns the same tokens and
-scores; tests check this against SequenceGenerator token for token.
+scores; tests check this against SequenceGenerator token for token. Its books (each row's
+words and scores, which rows have ended) stay in tensors (:class:`TensorBooks`) or, on a CPU
+for a small batch, go to Python lists (:class:`HostBooks`: one read of each step's words and
+scores instead of a dozen small tensor operations); the same bits either way.
 """
 import torch
 
@@ -32,6 +35,8 @@ def keeps_books_on_host(bookkeeping, sentences, device):
     if bookkeeping != "auto":
         return bookkeeping == "host"
     return torch.device(device).type == "cpu" and sentences <= HOST_MAX_SENTENCES
+
+
 #: SequenceGenerator options our searches (this greedy loop, ``beam_search.BeamSearch``) reproduce
 SEARCH_OPTIONS = ("min_len", "len_penalty", "normalize_scores", "unk_penalty", "temperature")
 

@@ -13,9 +13,10 @@ cumulative scores and one cache reorder.
 
 The same algorithm, decision for decision (fairseq 0.12's ``BeamSearch.step``,
 ``finalize_hypos`` and the active-hypothesis selection), and the same float32 arithmetic on
-the scores (cumulative scores add on the device; positional scores and length normalisation
-are the same tensor operations), so the hypotheses, scores, positional scores and order are
-those of SequenceGenerator and of the tensor search (tests compare all three).
+the scores (cumulative scores add on the device, length normalisation is the same tensor
+operation, positional scores are float32 differences: :func:`_finalize`), so the hypotheses,
+scores, positional scores and order are those of SequenceGenerator and of the tensor search
+(tests compare all three). ``BeamSearch.search`` chooses between the two (its ``bookkeeping``).
 """
 import torch
 
