@@ -21,8 +21,8 @@ import math
 
 import torch
 
-from saic_fairseq.generators.greedy_search import keeps_books_on_host, refuse_prefix, step_biases
-from saic_fairseq.generators.host_beam_search import host_beam_search, sort_hypotheses
+from saic_fairseq.generators.greedy_search import checked_bookkeeping, keeps_books_on_host, refuse_prefix, step_biases
+from saic_fairseq.generators.host_beam_search import host_beam_search
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
 from saic_fairseq.modules.static_cache import StaticCache
 
@@ -45,7 +45,6 @@ class BeamSearch:
 
     def __init__(self, decoder, tgt_dict, bos, positions, beam_size, max_len, min_len=1, len_penalty=1.0,
                  normalize_scores=True, unk_penalty=0.0, temperature=1.0, bookkeeping="auto"):
-        keeps_books_on_host(bookkeeping, 1, "cpu")  # refuses an unknown choice now
         if temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {temperature}")
         if min_len > max_len:
@@ -56,7 +55,7 @@ class BeamSearch:
         self.max_len, self.min_len = max_len, min_len
         self.len_penalty, self.normalize_scores = len_penalty, normalize_scores
         self.unk_penalty, self.temperature = unk_penalty, temperature
-        self.bookkeeping = bookkeeping
+        self.bookkeeping = checked_bookkeeping(bookkeeping)
         self._bias = None
 
     def biases(self, device):
@@ -75,11 +74,37 @@ class BeamSearch:
         ``memory``: the images' ImageMemory when the caller has it already."""
         if memory is None:
             memory = self.decoder.image_memory(encoder_out)
-        bsz, beam, device = memory.batch, self.beam, memory.keys[0].device
-        if self.on_host(bsz, device):
-            return host_beam_search(self, memory)
-        max_len = self.max_len
-        bias, bias_before_min_len, _ = self.biases(device)
+        if self.on_host(memory.batch, memory.keys[0].device):
+            finalized = host_beam_search(self, memory)
+        else:
+            finalized = self._search_tensors(memory)
+        return [sort_hypotheses(hypos) for hypos in finalized]
+
+    def candidates(self, biases, logits, step, cumulative):
+        """fairseq's ``BeamSearch.step`` for both bookkeepings: (R * beam, 1, V) decoder logits
+        of ``step`` -> (R, k) the best k = 2 x beam candidate scores and their indices
+        (hypothesis * V + word) per sentence: log-softmax (of logits / temperature), the step's
+        row of ``biases`` (``step_biases``: before ``min_len``, at the length limit, between),
+        plus each hypothesis's (R * beam,) ``cumulative`` score; at step 0 only the first
+        hypothesis of each sentence is expanded (all are ``<bog>``)."""
+        bias, before_min_len, eos_only = biases
+        step_bias = eos_only if step >= self.max_len else before_min_len if step < self.min_len else bias
+        logits = logits[:, -1, :]
+        if self.temperature != 1:
+            logits = logits / self.temperature
+        lprobs = torch.log_softmax(logits, dim=-1, dtype=torch.float32) + step_bias
+        lprobs = lprobs.view(-1, self.beam, self.vocab)
+        if step == 0:
+            lprobs = lprobs[:, :: self.beam, :].contiguous()
+        else:
+            lprobs = lprobs + cumulative.view(-1, self.beam, 1)
+        flat = lprobs.view(lprobs.size(0), -1)
+        return torch.topk(flat, k=min(2 * self.beam, flat.size(1) - 1))
+
+    def _search_tensors(self, memory):
+        """The search with its books in tensors: per image, its finished hypotheses (unsorted)."""
+        bsz, beam, device, max_len = memory.batch, self.beam, memory.keys[0].device, self.max_len
+        biases = self.biases(device)
         rows = torch.arange(bsz, device=device).repeat_interleave(beam)
         cache = StaticCache(self.decoder, memory.select(rows), max_len + 1)
         all_positions = self.positions(max_len + 1, device)
@@ -104,23 +129,7 @@ class BeamSearch:
                     cache.reorder(reorder_state)
             logits, _ = self.decoder(tokens[:, step : step + 1], None, incremental_state=cache,
                                      positions=all_positions[step : step + 1], self_attn_layout=CAUSAL)
-            logits = logits[:, -1, :]
-            if self.temperature != 1:
-                logits = logits / self.temperature
-            lprobs = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
-            lprobs = lprobs + (bias_before_min_len if step < self.min_len else bias)
-            if step >= max_len:  # only </s> is left
-                eos_only = torch.full_like(lprobs, -math.inf)
-                eos_only[:, self.eos] = lprobs[:, self.eos]
-                lprobs = eos_only
-            # fairseq.search.BeamSearch.step
-            lprobs = lprobs.view(bsz, beam, self.vocab)
-            if step == 0:
-                lprobs = lprobs[:, ::beam, :].contiguous()
-            else:
-                lprobs = lprobs + scores.view(bsz, beam, -1)[:, :, step - 1].unsqueeze(-1)
-            flat = lprobs.view(bsz, -1)
-            cand_scores, cand_indices = torch.topk(flat, k=min(cand_size, flat.size(1) - 1))
+            cand_scores, cand_indices = self.candidates(biases, logits, step, scores[:, step - 1] if step else None)
             cand_beams = torch.div(cand_indices, self.vocab, rounding_mode="trunc")
             cand_indices = cand_indices.fmod(self.vocab)
             cand_bbsz_idx = cand_beams.add(bbsz_offsets)
@@ -161,7 +170,7 @@ class BeamSearch:
                 scores[:, :step] = scores[:, :step].index_select(0, active_bbsz_idx)
             scores.view(bsz, beam, -1)[:, :, step] = torch.gather(cand_scores, dim=1, index=active_hypos)
             reorder_state = active_bbsz_idx
-        return [sort_hypotheses(hypos) for hypos in finalized]
+        return finalized
 
     def _finalize(self, step, bbsz_idx, eos_scores, tokens, scores, finalized, finished, max_len):
         """SequenceGenerator.finalize_hypos: hypotheses ending at ``step`` into ``finalized``;
@@ -204,3 +213,9 @@ class BeamGenerator:
     def generate(self, models, sample, prefix_tokens=None, **unused):
         refuse_prefix(prefix_tokens, type(self).__name__)
         return self.search.search(self.model.encoder.forward_torchscript(sample["net_input"]))
+
+
+def sort_hypotheses(hypos):
+    """A sentence's finished hypotheses best first, as SequenceGenerator sorts them."""
+    order = torch.sort(torch.tensor([float(h["score"].item()) for h in hypos]), descending=True)[1]
+    return [hypos[i] for i in order]

@@ -27,11 +27,16 @@ BOOKKEEPING = ("auto", "tensors", "host")
 HOST_MAX_SENTENCES = 16
 
 
-def keeps_books_on_host(bookkeeping, sentences, device):
-    """Whether a search of ``sentences`` on ``device`` with ``bookkeeping`` (one of
-    :data:`BOOKKEEPING`) keeps its books in Python lists; an unknown choice is refused by name."""
+def checked_bookkeeping(bookkeeping):
+    """``bookkeeping`` if it is one of :data:`BOOKKEEPING`; an unknown choice is refused by name."""
     if bookkeeping not in BOOKKEEPING:
         raise ValueError(f"bookkeeping must be one of {', '.join(BOOKKEEPING)}, got {bookkeeping!r}")
+    return bookkeeping
+
+
+def keeps_books_on_host(bookkeeping, sentences, device):
+    """Whether a search of ``sentences`` on ``device`` with ``bookkeeping`` (one of
+    :data:`BOOKKEEPING`) keeps its books in Python lists."""
     if bookkeeping != "auto":
         return bookkeeping == "host"
     return torch.device(device).type == "cpu" and sentences <= HOST_MAX_SENTENCES
@@ -93,7 +98,6 @@ class GreedySearch:
 
     def __init__(self, decoder, tgt_dict, bos, positions, max_len, min_len=1, len_penalty=1.0,
                  normalize_scores=True, unk_penalty=0.0, temperature=1.0, static=True, bookkeeping="auto"):
-        keeps_books_on_host(bookkeeping, 1, "cpu")  # refuses an unknown choice now
         if temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {temperature}")
         self.decoder, self.bos, self.positions = decoder, bos, positions
@@ -101,7 +105,7 @@ class GreedySearch:
         self.max_len, self.min_len = max_len, min_len
         self.len_penalty, self.normalize_scores = len_penalty, normalize_scores
         self.unk_penalty, self.temperature = unk_penalty, temperature
-        self.static, self.bookkeeping = static, bookkeeping
+        self.static, self.bookkeeping = static, checked_bookkeeping(bookkeeping)
         self._bias = None
 
     @torch.no_grad()

@@ -5,7 +5,8 @@ scores in tensors and updates them with some thirty small tensor operations a st
 offsets, masks, gathers, index selects), as fairseq's SequenceGenerator does. On a CPU at
 captioning sizes each of those costs its dispatch, not its arithmetic: at batch 1, beam 5 the
 bookkeeping took about as long as a compiled decoder step. Here a step makes the decoder call,
-the log-softmax and the 2 x beam candidate top-k on the device, reads the candidates to the
+the log-softmax and the 2 x beam candidate top-k on the device (``BeamSearch.candidates``, which
+the tensor search calls too), reads the candidates to the
 host once (the step's one synchronisation, as the tensor search's ``</s>`` check is) and does
 the rest in Python lists: which hypotheses end, which sentences finish, the next beam, each
 hypothesis's words and cumulative scores. Back on the device go the next words, the beam's
@@ -38,14 +39,15 @@ class _Hypothesis:
 
 
 def host_beam_search(search, memory):
-    """``search`` (a BeamSearch, for its decoder and options) over the images of ``memory``
-    (an ImageMemory): per image, ``beam`` hypothesis dicts, best first (BeamSearch.search)."""
+    """``search`` (a BeamSearch: its decoder, options and step candidates) over the images of
+    ``memory`` (an ImageMemory): per image, its finished hypothesis dicts (unsorted:
+    ``BeamSearch.search`` sorts them)."""
     decoder, beam, eos, max_len = search.decoder, search.beam, search.eos, search.max_len
     bsz, device = memory.batch, memory.keys[0].device
-    bias, bias_before_min_len, eos_only = search.biases(device)
+    biases = search.biases(device)
     cache = StaticCache(decoder, memory.select(torch.arange(bsz, device=device).repeat_interleave(beam)), max_len + 1)
     all_positions = search.positions(max_len + 1, device)
-    vocab, cand_size = search.vocab, 2 * beam
+    vocab = search.vocab
     sentences = list(range(bsz))  # the sentence of each live batch row
     beams = [[_Hypothesis([], []) for _ in range(beam)] for _ in range(bsz)]  # per live row
     ignore = [[False] * beam for _ in range(bsz)]  # SequenceGenerator's cands_to_ignore
@@ -55,19 +57,8 @@ def host_beam_search(search, memory):
     for step in range(max_len + 1):
         logits, _ = decoder(words, None, incremental_state=cache, positions=all_positions[step : step + 1],
                             self_attn_layout=CAUSAL)
-        logits = logits[:, -1, :]
-        if search.temperature != 1:
-            logits = logits / search.temperature
-        step_bias = eos_only if step >= max_len else bias_before_min_len if step < search.min_len else bias
-        lprobs = torch.log_softmax(logits, dim=-1, dtype=torch.float32) + step_bias
+        top_scores, top_indices = search.candidates(biases, logits, step, beam_scores)
         rows = len(sentences)
-        lprobs = lprobs.view(rows, beam, vocab)
-        if step == 0:  # every hypothesis is <bog>: only the first is expanded
-            lprobs = lprobs[:, ::beam, :].contiguous()
-        else:
-            lprobs = lprobs + beam_scores.view(rows, beam, 1)
-        flat = lprobs.view(rows, -1)
-        top_scores, top_indices = torch.topk(flat, k=min(cand_size, flat.size(1) - 1))
         top_scores, top_indices = top_scores.tolist(), top_indices.tolist()  # the step's synchronisation
         kept, order, next_words, next_scores = [], [], [], []
         for row in range(rows):
@@ -107,7 +98,7 @@ def host_beam_search(search, memory):
         cache.reorder(order, images=order if len(kept) < rows else None)
         words = torch.tensor(next_words, dtype=torch.long, device=device).view(-1, 1)
         beam_scores = torch.tensor(next_scores, dtype=torch.float32, device=device)
-    return [sort_hypotheses(hypos) for hypos in finalized]
+    return finalized
 
 
 def _finalize(search, step, parent, eos_score):
@@ -127,9 +118,3 @@ def _finalize(search, step, parent, eos_score):
     return {"tokens": torch.tensor(parent.words + [search.eos], dtype=torch.long, device=device), "score": score,
             "attention": empty, "alignment": empty,
             "positional_scores": torch.tensor(positional, dtype=torch.float32, device=device)}
-
-
-def sort_hypotheses(hypos):
-    """A sentence's finished hypotheses best first, as SequenceGenerator sorts them."""
-    order = torch.sort(torch.tensor([float(h["score"].item()) for h in hypos]), descending=True)[1]
-    return [hypos[i] for i in order]

@@ -291,8 +291,9 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
                         for image_id, sentence in zip(sample["image_id"].tolist(), hypos):
                             hypotheses[m][str(image_id)] = caption_text(task.target_dictionary,
                                                                         sentence[0]["tokens"])
-                for m in rng.permutation(len(modes)) if r == 0 else ():
-                    bare[m, b] = replay_bare(models[m], sample, recorded[m].recorded, clock, recorded[m].heads)
+                if r == 0:  # the replays interleaved, as the modes ran
+                    for m in rng.permutation(len(modes)):
+                        bare[m, b] = replay_bare(models[m], sample, recorded[m].recorded, clock, recorded[m].heads)
                 if progress:
                     progress()
     costs = model_costs(model, batches[0], 12, clock, compiled=bool(options.get("compile")))
