@@ -153,6 +153,35 @@ def test_greedy_search_equals_fairseq_beam_1(proxy_data, trained_state, group_si
         torch.testing.assert_close(scores[row], hypos[0]["score"], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("books", ["tensors", "host"])
+def test_greedy_search_cuts_its_batch_to_the_open_rows(proxy_data, trained_state, books, monkeypatch):
+    """Once at most half of the batch's rows are open the search goes on with those alone
+    (fewer rows per decoder call, as many calls), and every row's tokens are those of the uncut
+    search."""
+    from saic_fairseq.generators import greedy_search
+
+    task, model = trained_task_and_model(proxy_data, trained_state, 1)
+    lay = layout_of(task)
+    sample = first_batch(task, batch_size=16)
+    encoder_out = model.encoder.forward_torchscript(sample["net_input"])
+    greedy = greedy_search.GreedySearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 12,
+                                        bookkeeping=books)
+    runs = []
+    for cut_when_open in (greedy_search.CUT_WHEN_OPEN, 0.0):  # 0: never cut
+        monkeypatch.setattr(greedy_search, "CUT_WHEN_OPEN", cut_when_open)
+        with DecoderCallCounter(model.decoder, record=True) as calls:
+            results = greedy.search(encoder_out)
+        runs.append(([args[0].size(0) for args, _ in calls.recorded], results))
+    (cut_rows, cut), (uncut_rows, uncut) = runs
+    assert uncut_rows == [16] * len(uncut_rows) and len(cut_rows) == len(uncut_rows)
+    assert cut_rows[0] == 16 and cut_rows[-1] < 8 and cut_rows == sorted(cut_rows, reverse=True)
+    tokens, positional, lengths, scores = cut
+    assert torch.equal(tokens, uncut[0]) and torch.equal(lengths, uncut[2])
+    torch.testing.assert_close(positional, uncut[1], atol=1e-5, rtol=0)
+    torch.testing.assert_close(scores, uncut[3], atol=1e-5, rtol=0)
+    assert int(lengths.max()) > int(lengths.float().median())  # a long caption outlived most rows
+
+
 def test_aic_beam_1_and_saic_m_out_1_use_the_greedy_loop(k3):
     from saic_fairseq.generators.greedy_search import GreedyGenerator
 

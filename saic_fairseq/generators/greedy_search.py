@@ -9,7 +9,9 @@ length limit, the unknown-word penalty, temperature), so it returns the same tok
 scores; tests check this against SequenceGenerator token for token. Its books (each row's
 words and scores, which rows have ended) stay in tensors (:class:`TensorBooks`) or, on a CPU
 for a small batch, go to Python lists (:class:`HostBooks`: one read of each step's words and
-scores instead of a dozen small tensor operations); the same bits either way.
+scores instead of a dozen small tensor operations); the same bits either way. As
+SequenceGenerator does, the batch drops the rows that have ended (:data:`CUT_WHEN_OPEN`), so
+that one long caption does not keep every row of its batch stepping to the length limit.
 """
 import torch
 
@@ -25,6 +27,12 @@ BOOKKEEPING = ("auto", "tensors", "host")
 #: the demo's AIC beam 5 under --compile, host / tensors time (two runs) 0.91-0.92 at batch 1,
 #: 0.94 at 4, 0.95-0.97 at 8, 0.99-1.00 at 16, 1.04-1.13 at 50
 HOST_MAX_SENTENCES = 16
+#: the static-cache search cuts its batch to the rows still open once at most this fraction of
+#: them is (one reorder of the cache and the image memory per cut, at most log2(B) cuts):
+#: SequenceGenerator drops every sentence the step it ends, which at batch 50 would reorder the
+#: cache almost every step. Measured (docs/speed.md): the demo's greedy AIC at batch 50, where
+#: one caption in a few batches runs to the 63-word limit and kept 50 rows stepping with it
+CUT_WHEN_OPEN = 0.5
 
 
 def checked_bookkeeping(bookkeeping):
@@ -156,13 +164,18 @@ class GreedySearch:
                 logits = logits / self.temperature
             lprobs = torch.log_softmax(logits, dim=-1) + (bias_before_min_len if step < self.min_len else bias)
             if step >= self.max_len:
-                word = torch.full((bsz,), self.eos, dtype=torch.long, device=device)
+                word = torch.full((lprobs.size(0),), self.eos, dtype=torch.long, device=device)
                 score = lprobs[:, self.eos]
             else:
                 score, word = lprobs.max(dim=-1)
             word, done = books.add(step, word, score, step in count_steps)
             if done:
                 break
+            if self.static:  # most rows have ended: the batch goes on with the open ones
+                kept = books.cut()
+                if kept is not None:
+                    word = word.index_select(0, kept)
+                    incremental_state.reorder(kept, images=kept)
         tokens, positional = books.tensors()
         lengths = tokens.ne(self.pad).sum(-1)  # every row ends in exactly one </s>, then padding
         scores = positional.sum(-1)
@@ -174,6 +187,10 @@ class GreedySearch:
 class TensorBooks:
     """A greedy search's words and scores kept in tensors: any device, any batch.
 
+    The search's batch holds the rows still stepping: all B at first, fewer after a
+    :meth:`cut`; the books keep every row's words and scores (a row cut from the batch: padding,
+    scored 0).
+
     Args:
         bsz, device, pad, eos: the rows, and the tokens that pad and end them.
         word_counts: optional (B,) long, each row's step of a forced ``</s>`` (scored 0).
@@ -182,27 +199,49 @@ class TensorBooks:
     def __init__(self, bsz, device, pad, eos, word_counts):
         self.pad, self.eos, self.word_counts, self.bsz = pad, eos, word_counts, bsz
         self.words, self.scores = [], []
-        self.finished = torch.zeros(bsz, dtype=torch.bool, device=device)
+        self.rows = None  # (R,) long: the rows in the batch once it has been cut (None: all B)
+        self.finished = torch.zeros(bsz, dtype=torch.bool, device=device)  # of the batch's rows
         self.n_finished = 0
 
     def add(self, step, word, score, counted):
-        """Record the step's (B,) ``word`` and ``score`` (``counted``: some row reaches its word
-        count here); returns the (B,) words the next step reads and whether every row has ended."""
+        """Record the step's (R,) ``word`` and ``score`` of the batch's rows (``counted``: some
+        row reaches its word count here); returns the (R,) words the next step reads and whether
+        every row has ended."""
         if counted:  # rows that reach their count end here, </s> scored 0
             at_count = self.word_counts.eq(step)
             word, score = word.masked_fill(at_count, self.eos), score.masked_fill(at_count, 0.0)
         if self.n_finished:  # rows that have ended are padded
             word, score = word.masked_fill(self.finished, self.pad), score.masked_fill(self.finished, 0.0)
-        self.words.append(word)
-        self.scores.append(score)
+        self._record(word, score)
         self.finished |= word.eq(self.eos)
         self.n_finished = int(self.finished.sum())  # the one host synchronisation of a step
-        return word, self.n_finished == self.bsz
+        return word, self.n_finished == self.finished.numel()
+
+    def _record(self, word, score):
+        if self.rows is not None:  # back to all B rows: those cut from the batch padded, scored 0
+            word = word.new_full((self.bsz,), self.pad).index_copy_(0, self.rows, word)
+            score = score.new_zeros(self.bsz).index_copy_(0, self.rows, score)
+        self.words.append(word)
+        self.scores.append(score)
+
+    def cut(self):
+        """Once at most :data:`CUT_WHEN_OPEN` of the batch's rows are open: (R',) long, the
+        batch positions of the open ones, which alone go on (the books follow); else None."""
+        rows = self.finished.numel()
+        if rows - self.n_finished > rows * CUT_WHEN_OPEN:
+            return None
+        kept = (~self.finished).nonzero().squeeze(1)
+        self.rows = kept if self.rows is None else self.rows.index_select(0, kept)
+        if self.word_counts is not None:
+            self.word_counts = self.word_counts.index_select(0, kept)
+        self.finished = self.finished.index_select(0, kept)
+        self.n_finished = 0
+        return kept
 
     def close(self):
         """Every open row has reached its count: ``</s>``, scored 0 (ended rows: padding)."""
-        self.words.append(torch.where(self.finished, self.pad, self.eos))
-        self.scores.append(torch.zeros(self.bsz, device=self.finished.device))
+        self._record(torch.where(self.finished, self.pad, self.eos),
+                     torch.zeros(self.finished.numel(), device=self.finished.device))
 
     def tensors(self):
         """(B, T) long tokens and (B, T) float scores of the steps recorded."""
@@ -212,26 +251,36 @@ class TensorBooks:
 class HostBooks(TensorBooks):
     """The same books in Python lists: one read of the step's words and scores, the rest on the
     host (a CPU's small batches, where each tensor operation costs its dispatch); the same
-    tokens and float32 scores as :class:`TensorBooks`."""
+    tokens and float32 scores, and the same cuts, as :class:`TensorBooks`."""
 
     def __init__(self, bsz, device, pad, eos, word_counts):
         self.pad, self.eos, self.bsz, self.device = pad, eos, bsz, device
         self.counts = None if word_counts is None else word_counts.tolist()
         self.words, self.scores = [], []
-        self.finished = [False] * bsz
+        self.rows = list(range(bsz))  # the rows in the batch
+        self.finished = [False] * bsz  # of every row (a row cut from the batch had ended)
 
     def add(self, step, word, score, counted):
         words, scores = word.tolist(), score.tolist()  # the step's synchronisation
-        for row in range(self.bsz):
+        all_words, all_scores = [self.pad] * self.bsz, [0.0] * self.bsz
+        for i, row in enumerate(self.rows):
             if counted and self.counts[row] == step:
-                words[row], scores[row] = self.eos, 0.0
+                words[i], scores[i] = self.eos, 0.0
             if self.finished[row]:
-                words[row], scores[row] = self.pad, 0.0
-            elif words[row] == self.eos:
+                words[i], scores[i] = self.pad, 0.0
+            elif words[i] == self.eos:
                 self.finished[row] = True
-        self.words.append(words)
-        self.scores.append(scores)
+            all_words[row], all_scores[row] = words[i], scores[i]
+        self.words.append(all_words)
+        self.scores.append(all_scores)
         return torch.tensor(words, dtype=torch.long, device=self.device), all(self.finished)
+
+    def cut(self):
+        kept = [i for i, row in enumerate(self.rows) if not self.finished[row]]
+        if len(kept) > len(self.rows) * CUT_WHEN_OPEN:
+            return None
+        self.rows = [self.rows[i] for i in kept]
+        return torch.tensor(kept, dtype=torch.long, device=self.device)
 
     def close(self):
         self.words.append([self.pad if done else self.eos for done in self.finished])
