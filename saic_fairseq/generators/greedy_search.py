@@ -30,8 +30,10 @@ HOST_MAX_SENTENCES = 16
 #: the static-cache search cuts its batch to the rows still open once at most this fraction of
 #: them is (one reorder of the cache and the image memory per cut, at most log2(B) cuts):
 #: SequenceGenerator drops every sentence the step it ends, which at batch 50 would reorder the
-#: cache almost every step. Measured (docs/speed.md): the demo's greedy AIC at batch 50, where
-#: one caption in a few batches runs to the 63-word limit and kept 50 rows stepping with it
+#: cache almost every step. Measured (docs/speed.md; the demo's greedy AIC, where one caption in
+#: a few batches of 50 runs to the 63-word limit): 0.64x the time of never cutting at batch 50
+#: under --compile, 0.73x eager, 0.94x at batch 8; cutting at 25% or at any ended row the same
+#: within noise
 CUT_WHEN_OPEN = 0.5
 
 
