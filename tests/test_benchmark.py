@@ -1,5 +1,6 @@
 """saic-benchmark on a tiny checkpoint: every Table 2 mode in one run, table, JSON, plot."""
 import json
+import re
 
 import pytest
 
@@ -157,3 +158,60 @@ def test_benchmark_decodes_each_model_with_its_own_length_penalty(proxy_data, ch
 
     assert rows[0]["captions"] == captions("aic", 3.0) != captions("aic", 1.0)
     assert rows[1]["captions"] == captions("saic", 0.1) != captions("saic", 1.0)
+
+
+def test_search_variants_are_parsed_and_refused_by_name():
+    from saic_fairseq.studies.search_variants import parse_variant
+
+    assert parse_variant("bookkeeping=host, cut_when_open=0") == {"bookkeeping": "host", "cut_when_open": 0.0}
+    for text, message in (("beam=3", "name from bookkeeping, cut_when_open, got 'beam=3'"),
+                          ("cut_when_open", "expected name=value"),
+                          ("cut_when_open=1", "a fraction in [0, 1)"),
+                          ("cut_when_open=half", "could not convert"),
+                          ("bookkeeping=gpu", "must be one of auto, tensors, host, got 'gpu'")):
+        with pytest.raises(ValueError, match=f"search variant '{re.escape(text)}': .*{re.escape(message)}"):
+            parse_variant(text)
+
+
+def test_search_variant_settings_reach_the_searches_and_are_undone(proxy_data, checkpoints):
+    from saic_fairseq.model_loading import load_model_for_split
+    from saic_fairseq.studies.decoding_benchmark import MODES, mode_generator
+    from saic_fairseq.studies.search_variants import searches_of, variant_runner
+
+    task, model = load_model_for_split(checkpoints[1], proxy_data, f"{proxy_data}/features.h5", "test")
+    modes = {m[0]: m for m in MODES}
+    saic = mode_generator(task, model, modes["SAIC 1/1"])
+    assert searches_of(saic) == [saic.greedy]
+    run, taken = variant_runner(saic, [{"cut_when_open": 0.0}, {"bookkeeping": "tensors"}])
+    assert taken == {"cut_when_open", "bookkeeping"}
+    greedy = saic.greedy
+    run(0)
+    assert (greedy.cut_when_open, greedy.bookkeeping) == (0.0, "auto")  # the setting left out: its default
+    run(1)
+    assert (greedy.cut_when_open, greedy.bookkeeping) == (0.5, "tensors")
+    run(None)
+    assert (greedy.cut_when_open, greedy.bookkeeping) == (0.5, "auto")
+    beam = mode_generator(task, model, modes["AIC b5"])
+    assert variant_runner(beam, [{"cut_when_open": 0.0}]) is None  # beam search has no batch cut to set
+    assert variant_runner(mode_generator(task, model, modes["NAIC"]), [{"bookkeeping": "host"}]) is None
+
+
+def test_benchmark_search_variants_time_each_mode_under_each_setting(proxy_data, checkpoints, tmp_path):
+    """--search-variants: every variant of each mode timed against the first, its captions
+    compared; a setting the mode's search lacks is said, a mode without a search skipped."""
+    result = fairseq_cli("saic-benchmark", "--data", proxy_data, "--path", checkpoints[1], "--modes", "AIC b5",
+                         "AIC b1", "NAIC", "--images", "8", "--batch-size", "8", "--rounds", "2", "--warmup", "0",
+                         "--search-variants", "cut_when_open=0", "cut_when_open=0.5,bookkeeping=tensors",
+                         "--json", tmp_path / "v.json")
+    assert "NAIC: no search of it takes bookkeeping, cut_when_open; skipped" in result.stderr
+    rows = json.loads((tmp_path / "v.json").read_text())["rows"]
+    assert [(r["mode"], r["variant"]) for r in rows] == [
+        ("AIC b5", "cut_when_open=0 (no cut_when_open here: default)"),
+        ("AIC b5", "cut_when_open=0.5,bookkeeping=tensors (no cut_when_open here: default)"),
+        ("AIC b1", "cut_when_open=0"), ("AIC b1", "cut_when_open=0.5,bookkeeping=tensors")]
+    for row in rows:
+        assert row["same captions as first"] == "8/8" and row["ms per batch"] > 0
+    assert rows[0]["x first"] == rows[2]["x first"] == 1.0
+    refused = fairseq_cli("saic-benchmark", "--data", proxy_data, "--path", checkpoints[1], "--search-variants",
+                          "beam=3", check=False)
+    assert refused.returncode == 2 and "search variant 'beam=3'" in refused.stderr

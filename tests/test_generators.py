@@ -154,7 +154,7 @@ def test_greedy_search_equals_fairseq_beam_1(proxy_data, trained_state, group_si
 
 
 @pytest.mark.parametrize("books", ["tensors", "host"])
-def test_greedy_search_cuts_its_batch_to_the_open_rows(proxy_data, trained_state, books, monkeypatch):
+def test_greedy_search_cuts_its_batch_to_the_open_rows(proxy_data, trained_state, books):
     """Once at most half of the batch's rows are open the search goes on with those alone
     (fewer rows per decoder call, as many calls), and every row's tokens are those of the uncut
     search."""
@@ -167,8 +167,9 @@ def test_greedy_search_cuts_its_batch_to_the_open_rows(proxy_data, trained_state
     greedy = greedy_search.GreedySearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 12,
                                         bookkeeping=books)
     runs = []
-    for cut_when_open in (greedy_search.CUT_WHEN_OPEN, 0.0):  # 0: never cut
-        monkeypatch.setattr(greedy_search, "CUT_WHEN_OPEN", cut_when_open)
+    assert greedy.cut_when_open == greedy_search.CUT_WHEN_OPEN == 0.5
+    for cut_when_open in (0.5, 0.0):  # 0: never cut
+        greedy.cut_when_open = cut_when_open
         with DecoderCallCounter(model.decoder, record=True) as calls:
             results = greedy.search(encoder_out)
         runs.append(([args[0].size(0) for args, _ in calls.recorded], results))

@@ -123,6 +123,10 @@ def main(argv=None):
                         help="score instead where SAIC's gap to AIC comes from: the Filler on the outlines of the "
                              "--aic-path model's beam-5 captions and of a reference caption, beside SAIC 1/1 and "
                              "that model's beam 5 (batches of 50)")
+    parser.add_argument("--search-variants", nargs="+", metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="time instead each mode under these settings of its left-to-right searches, "
+                        "interleaved, relative to the first (e.g. cut_when_open=0 cut_when_open=0.5, or "
+                        "bookkeeping=tensors bookkeeping=host); modes without such a search are skipped")
     parser.add_argument("--batches", type=int, default=20, help="--training: training batches timed")
     parser.add_argument("--max-tokens", type=int, default=4000, help="--training: fairseq's --max-tokens")
     parser.add_argument("--examples", type=int, default=0,
@@ -144,6 +148,8 @@ def main(argv=None):
         return training_main(args, overrides)
     if args.diagnose:
         return diagnose_main(args, overrides)
+    if args.search_variants:
+        return search_variants_main(args, overrides, modes)
     features = args.features or os.path.join(args.data, "features.h5")
     task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
     images = min(args.images, len(task.dataset(args.split)))
@@ -194,6 +200,61 @@ def main(argv=None):
                       handle, indent=1)
     if args.plot:
         plot(rows, args.plot, title)
+    return 0
+
+
+def search_variants_main(args, overrides, modes):
+    """saic-benchmark --search-variants: the table of studies.search_variants."""
+    from saic_fairseq.model_loading import load_model_for_split
+    from saic_fairseq.studies import search_variants as study
+    from saic_fairseq.studies.decoding_benchmark import Clock, mode_generator
+
+    try:
+        variants = [study.parse_variant(text) for text in args.search_variants]
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    features = args.features or os.path.join(args.data, "features.h5")
+    task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
+    aic_model = None
+    if args.aic_path:
+        aic_model = load_model_for_split(args.aic_path, args.data, features, None, args.device, **overrides)[1]
+    dataset = task.dataset(args.split)
+    images = min(args.images, len(dataset))
+    batches = [utils.apply_to_sample(lambda t: t.to(args.device), b) for b in dataset.batches(images, args.batch_size)]
+    clock = Clock(args.device)
+    rows = []
+    with tqdm(total=args.rounds * len(batches) * len(modes), desc="saic-benchmark --search-variants",
+              unit="batch", file=sys.stderr, disable=None) as bar:
+        for mode in modes:
+            aic = mode[1] == "aic"
+            m = aic_model if aic and aic_model is not None else model
+            lenpen = args.aic_lenpen if aic and args.aic_lenpen is not None else args.lenpen
+            generator = mode_generator(task, m, mode, lenpen=lenpen, keep_repeats=args.keep_repeats,
+                                       outline_length=args.outline_length, decoder_step=args.decoder_step,
+                                       compile=args.compile)
+            with torch.no_grad():
+                timed = study.time_variants(generator, m, variants, batches, args.rounds, clock, args.warmup,
+                                            args.seed, bar.update)
+            if timed is None:
+                print(f"{mode[0]}: no search of it takes {', '.join(sorted({n for v in variants for n in v}))}; "
+                      "skipped", file=sys.stderr)
+                bar.update(args.rounds * len(batches))
+                continue
+            rows += study.variant_rows(mode[0], args.search_variants, *timed, len(batches))
+    if not rows:
+        print("error: no mode has a search that takes these settings", file=sys.stderr)
+        return 2
+    device = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else \
+        f"cpu x{torch.get_num_threads()}"
+    title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
+             + f", {images} {args.split} images, batch {args.batch_size}, {device}, {args.rounds} interleaved rounds"
+             + (", --compile" if args.compile else ""))
+    print(title)
+    print(format_table(rows, study.COLUMNS))
+    if args.json:
+        with atomic_open(args.json) as handle:
+            json.dump({"title": title, "rows": rows}, handle, indent=1)
     return 0
 
 

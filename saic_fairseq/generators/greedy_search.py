@@ -44,6 +44,14 @@ def checked_bookkeeping(bookkeeping):
     return bookkeeping
 
 
+def checked_cut_when_open(fraction):
+    """``fraction`` (of a batch's rows open, at most which a greedy search cuts its batch) if it is
+    a number in [0, 1); anything else refused by name."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise ValueError(f"cut_when_open must be a fraction in [0, 1) (0: never cut), got {fraction!r}")
+    return fraction
+
+
 def keeps_books_on_host(bookkeeping, sentences, device):
     """Whether a search of ``sentences`` on ``device`` with ``bookkeeping`` (one of
     :data:`BOOKKEEPING`) keeps its books in Python lists."""
@@ -104,10 +112,13 @@ class GreedySearch:
             incremental-state dictionary: the same numbers, less bookkeeping per step.
         bookkeeping: one of :data:`BOOKKEEPING` (static only; the incremental path keeps
             tensors): :class:`TensorBooks` or :class:`HostBooks`, the same tokens and scores.
+        cut_when_open: the batch goes on with its open rows once at most this fraction of its
+            rows is open (static only; :data:`CUT_WHEN_OPEN`; 0 never cuts).
     """
 
     def __init__(self, decoder, tgt_dict, bos, positions, max_len, min_len=1, len_penalty=1.0,
-                 normalize_scores=True, unk_penalty=0.0, temperature=1.0, static=True, bookkeeping="auto"):
+                 normalize_scores=True, unk_penalty=0.0, temperature=1.0, static=True, bookkeeping="auto",
+                 cut_when_open=CUT_WHEN_OPEN):
         if temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {temperature}")
         self.decoder, self.bos, self.positions = decoder, bos, positions
@@ -116,6 +127,7 @@ class GreedySearch:
         self.len_penalty, self.normalize_scores = len_penalty, normalize_scores
         self.unk_penalty, self.temperature = unk_penalty, temperature
         self.static, self.bookkeeping = static, checked_bookkeeping(bookkeeping)
+        self.cut_when_open = checked_cut_when_open(cut_when_open)
         self._bias = None
 
     @torch.no_grad()
@@ -174,7 +186,7 @@ class GreedySearch:
             if done:
                 break
             if self.static:  # most rows have ended: the batch goes on with the open ones
-                kept = books.cut()
+                kept = books.cut(self.cut_when_open)
                 if kept is not None:
                     word = word.index_select(0, kept)
                     incremental_state.reorder(kept, images=kept)
@@ -226,11 +238,11 @@ class TensorBooks:
         self.words.append(word)
         self.scores.append(score)
 
-    def cut(self):
-        """Once at most :data:`CUT_WHEN_OPEN` of the batch's rows are open: (R',) long, the
-        batch positions of the open ones, which alone go on (the books follow); else None."""
+    def cut(self, cut_when_open):
+        """Once at most ``cut_when_open`` of the batch's rows are open: (R',) long, the batch
+        positions of the open ones, which alone go on (the books follow); else None."""
         rows = self.finished.numel()
-        if rows - self.n_finished > rows * CUT_WHEN_OPEN:
+        if rows - self.n_finished > rows * cut_when_open:
             return None
         kept = (~self.finished).nonzero().squeeze(1)
         self.rows = kept if self.rows is None else self.rows.index_select(0, kept)
@@ -277,9 +289,9 @@ class HostBooks(TensorBooks):
         self.scores.append(all_scores)
         return torch.tensor(words, dtype=torch.long, device=self.device), all(self.finished)
 
-    def cut(self):
+    def cut(self, cut_when_open):
         kept = [i for i, row in enumerate(self.rows) if not self.finished[row]]
-        if len(kept) > len(self.rows) * CUT_WHEN_OPEN:
+        if len(kept) > len(self.rows) * cut_when_open:
             return None
         self.rows = [self.rows[i] for i in kept]
         return torch.tensor(kept, dtype=torch.long, device=self.device)
