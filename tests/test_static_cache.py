@@ -145,17 +145,19 @@ def test_beam_search_equals_sequence_generator(proxy_data, trained_state, group_
 
 
 def test_beam_search_keeps_its_books_on_the_host_for_small_cpu_batches(k3):
-    """"auto" bookkeeping: Python lists for up to HOST_MAX_SENTENCES sentences on a CPU,
-    tensors beyond and on other devices; an unknown choice is refused by name."""
-    from saic_fairseq.generators.greedy_search import HOST_MAX_SENTENCES
+    """"auto" bookkeeping: Python lists for up to HOST_MAX_HYPOTHESES live hypotheses (sentences
+    x beam) on a CPU, tensors beyond and on other devices; an unknown choice is refused by name."""
+    from saic_fairseq.generators.greedy_search import HOST_MAX_HYPOTHESES, keeps_books_on_host
 
+    assert HOST_MAX_HYPOTHESES == 20
     task, model = k3
     lay = layout_of(task)
-    search = BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 3, 5)
-    assert search.on_host(1, "cpu") and search.on_host(HOST_MAX_SENTENCES, "cpu")
-    assert not search.on_host(HOST_MAX_SENTENCES + 1, "cpu") and not search.on_host(1, "cuda")
+    search = BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 4, 5)
+    assert search.on_host(1, "cpu") and search.on_host(5, "cpu")  # 4 x 5 = 20 hypotheses
+    assert not search.on_host(6, "cpu") and not search.on_host(1, "cuda")
+    assert keeps_books_on_host("auto", 20, "cpu") and not keeps_books_on_host("auto", 21, "cpu")  # greedy: 20 rows
     assert BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 3, 5,
-                      bookkeeping="host").on_host(HOST_MAX_SENTENCES + 1, "cuda")
+                      bookkeeping="host").on_host(100, "cuda")
     with pytest.raises(ValueError, match="bookkeeping must be one of auto, tensors, host, got 'lists'"):
         BeamSearch(model.decoder, task.target_dictionary, lay.bog, lay.outliner_positions, 3, 5, bookkeeping="lists")
 

@@ -64,8 +64,9 @@ class BeamSearch:
         return self._bias
 
     def on_host(self, sentences, device):
-        """Whether a search of ``sentences`` on ``device`` keeps its books in Python lists."""
-        return keeps_books_on_host(self.bookkeeping, sentences, device)
+        """Whether a search of ``sentences`` (``beam`` hypotheses each) on ``device`` keeps its
+        books in Python lists."""
+        return keeps_books_on_host(self.bookkeeping, sentences * self.beam, device)
 
     @torch.no_grad()
     def search(self, encoder_out, memory=None):

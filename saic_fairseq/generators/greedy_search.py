@@ -22,11 +22,13 @@ from saic_fairseq.modules.static_cache import StaticCache
 #: have ended): "tensors", "host" (Python lists: one read of each step's result, the rest on
 #: the host) or "auto" (:func:`keeps_books_on_host`)
 BOOKKEEPING = ("auto", "tensors", "host")
-#: "auto" keeps the books on the host on a CPU for up to this many sentences, where each tensor
-#: operation of the bookkeeping costs its dispatch, not its arithmetic. Measured (docs/speed.md):
-#: the demo's AIC beam 5 under --compile, host / tensors time (two runs) 0.91-0.92 at batch 1,
-#: 0.94 at 4, 0.95-0.97 at 8, 0.99-1.00 at 16, 1.04-1.13 at 50
-HOST_MAX_SENTENCES = 16
+#: "auto" keeps the books on the host on a CPU for up to this many live hypotheses (sentences x
+#: beam), where each tensor operation of the bookkeeping costs its dispatch, not its arithmetic:
+#: greedy batches of up to 20 sentences, beam 5 up to 4. Measured (docs/speed.md, saic-benchmark
+#: --search-variants, the demo under --compile), host / tensors time at batch 1, 4, 8, 16, 50:
+#: AIC b5 0.88, 0.92, 0.97, 0.99, 1.05; SAIC 5/5 (the Outliner's beam) 0.94, 0.98, 1.06, 1.04,
+#: 1.06; AIC b1 0.97, 0.97, 0.97, 0.98, 1.00; SAIC 1/1 0.98, 0.98, 0.98, 0.98, 1.02
+HOST_MAX_HYPOTHESES = 20
 #: the static-cache search cuts its batch to the rows still open once at most this fraction of
 #: them is (one reorder of the cache and the image memory per cut, at most log2(B) cuts):
 #: SequenceGenerator drops every sentence the step it ends, which at batch 50 would reorder the
@@ -52,12 +54,12 @@ def checked_cut_when_open(fraction):
     return fraction
 
 
-def keeps_books_on_host(bookkeeping, sentences, device):
-    """Whether a search of ``sentences`` on ``device`` with ``bookkeeping`` (one of
-    :data:`BOOKKEEPING`) keeps its books in Python lists."""
+def keeps_books_on_host(bookkeeping, hypotheses, device):
+    """Whether a search of ``hypotheses`` live hypotheses (sentences x beam) on ``device`` with
+    ``bookkeeping`` (one of :data:`BOOKKEEPING`) keeps its books in Python lists."""
     if bookkeeping != "auto":
         return bookkeeping == "host"
-    return torch.device(device).type == "cpu" and sentences <= HOST_MAX_SENTENCES
+    return torch.device(device).type == "cpu" and hypotheses <= HOST_MAX_HYPOTHESES
 
 
 #: SequenceGenerator options our searches (this greedy loop, ``beam_search.BeamSearch``) reproduce
@@ -185,7 +187,9 @@ class GreedySearch:
             word, done = books.add(step, word, score, step in count_steps)
             if done:
                 break
-            if self.static:  # most rows have ended: the batch goes on with the open ones
+            # most rows have ended: the open ones go on alone (unless no call follows: with word
+            # counts the last step only closes the rows)
+            if self.static and step + 1 < steps - (word_counts is not None):
                 kept = books.cut(self.cut_when_open)
                 if kept is not None:
                     word = word.index_select(0, kept)
