@@ -115,23 +115,27 @@ def test_bare_replay_of_a_shrinking_outliner_beam_search_leaves_the_real_caches_
     assert snapshot() == before
 
 
-def test_overhead_keeps_a_one_off_cost_out():
-    """A mode's overhead divides each batch's median time over the rounds by the bare time of
-    its calls, so a one-off cost in one round (--compile compiling a new shape) stays out; the
-    warm overhead divides it by the calls replayed right after the mode."""
+def test_overhead_pairs_each_round_with_its_own_replay():
+    """A mode's overhead is the median over rounds of its time in a round over its calls replayed
+    in the same round: a one-off cost of one round (--compile compiling a new shape) stays out,
+    and a round in which the machine ran slower counts against its own replay, not another's.
+    The warm overhead divides the per-batch median times by the calls replayed right after the
+    mode in the first round."""
     import numpy as np
 
     from saic_fairseq.studies.decoding_benchmark import summarise
 
-    seconds = np.array([[10.0, 1.0], [1.0, 1.0], [1.2, 1.0]])  # (rounds, batches): round 1 compiled
-    row = summarise(("AIC b1", "aic", 1, None, None, None), seconds, np.array([0.5, 0.5]), np.array([3, 3]),
-                    {"1": "a dog", "2": "a cat runs"}, 2, 4, 5)
-    assert row["overhead"] == row["warm overhead"] == (1.2 + 1.0) / 1.0
-    assert row["ms mean"] == 1000 * (1.2 + 1.0) / 2
+    mode, captions = ("AIC b1", "aic", 1, None, None, None), {"1": "a dog", "2": "a cat runs"}
+    seconds = np.array([[10.0, 1.0], [1.0, 1.0], [1.2, 1.2]])  # (rounds, batches): round 0 compiled,
+    bare = np.array([[0.5, 0.5], [0.5, 0.5], [0.6, 0.6]])  # round 2 on a machine 1.2x slower
+    row = summarise(mode, seconds, bare, np.array([3, 3]), captions, 2, 4, 5)
+    assert row["overhead"] == pytest.approx(2.0)  # rounds: 11, 2, 2 (per-batch medians over round 0's replay: 2.2)
+    assert row["overhead spread"] == "2.00-11.00"
+    assert row["warm overhead"] == pytest.approx((1.2 + 1.0) / 1.0)  # the first round's replay by default
+    assert row["ms mean"] == pytest.approx(1000 * (1.2 + 1.0) / 2) and row["bare ms"] == pytest.approx(500.0)
     # replayed right after the mode (warm) the same calls took less: the warm overhead is larger
-    row = summarise(("AIC b1", "aic", 1, None, None, None), seconds, np.array([0.5, 0.5]), np.array([3, 3]),
-                    {"1": "a dog", "2": "a cat runs"}, 2, 4, 5, warm=np.array([0.4, 0.4]))
-    assert row["overhead"] == (1.2 + 1.0) / 1.0 and row["warm overhead"] == (1.2 + 1.0) / 0.8
+    row = summarise(mode, seconds, bare, np.array([3, 3]), captions, 2, 4, 5, warm=np.array([0.4, 0.4]))
+    assert row["overhead"] == pytest.approx(2.0) and row["warm overhead"] == pytest.approx((1.2 + 1.0) / 0.8)
 
 
 def test_benchmark_decodes_each_model_with_its_own_length_penalty(proxy_data, checkpoints):

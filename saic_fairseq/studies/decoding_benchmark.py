@@ -4,16 +4,17 @@ machine cannot favour one mode (what ``saic-benchmark`` prints).
 * Modes are **interleaved**: every image (batch) is captioned by every mode, in an order
   shuffled per image and round, for several rounds; a mode's speed-up is the **median over
   rounds** of the ratio of total times measured in that round, with its spread (min, max).
-* In the first round every mode's decoder calls are recorded and **replayed on the bare
-  decoder** (same model, same inputs, same cache lengths, no search around them; with the
-  vocabulary projections and length predictions their callers ran), plus the encoder:
-  ``overhead`` = the mode's time (per batch, the median over rounds) / that bare time, so
-  bookkeeping is visible (the calls are the same in every round; one replay keeps the benchmark
-  short; the median keeps a one-off cost out, such as ``--compile`` compiling a new shape).
+* In every round every mode's decoder calls are recorded and **replayed on the bare decoder**
+  (same model, same inputs, same cache lengths, no search around them; with the vocabulary
+  projections and length predictions their callers ran), plus the encoder: ``overhead`` = the
+  median over rounds of the mode's time in a round / its bare time in the same round, so
+  bookkeeping is visible, a machine that slows down or speeds up between rounds moves both
+  alike, and a one-off cost of one round (``--compile`` compiling a new shape) stays out.
   The replays of an image's modes run **interleaved** as the modes did, each after another
-  mode's, so that a replay finds the caches as cold as its mode did (``overhead``); each mode's
-  calls are also replayed right after it ran, warm (``warm overhead``: what a one-mode run's
-  overhead looks like, and how the benchmark measured it before).
+  mode's, so that a replay finds the caches as cold as its mode did; in the first round each
+  mode's calls are also replayed right after it ran, warm (``warm overhead``, over the
+  per-batch median times: what a one-mode run's overhead looks like, and how the benchmark
+  measured it before).
 * Python's garbage collector is paused during the timed rounds (as ``timeit`` does).
 * The model's own cost is printed beside the modes: one cached decoder step and one full
   pass over a caption-length input, each timed alone.
@@ -53,7 +54,7 @@ MODES = TABLE2_MODES + REFINED_MODES + LENGTH_BEAM_MODES
 QUALITY_BATCH = 50
 QUALITY = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
 COLUMNS = ["mode", "ms mean", "ms p50", "ms p90", "x vs AIC b5", "spread b5", "x vs AIC b1", "spread b1", "calls",
-           "bound", "ms/call", "bare ms", "overhead", "warm overhead", "captions/s"] + QUALITY
+           "bound", "ms/call", "bare ms", "overhead", "overhead spread", "warm overhead", "captions/s"] + QUALITY
 
 
 def step_bound(decoding, words, group_size, iterations, fill_iterations=0, outline_from_length=False):
@@ -271,7 +272,7 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
                 generator.generate([m], sample)
     rng = np.random.default_rng(seed)
     seconds = np.zeros((rounds, len(modes), len(batches)))
-    bare = np.zeros((len(modes), len(batches)))  # first round only: replays interleaved as the modes ran
+    bare = np.zeros((rounds, len(modes), len(batches)))  # every round: replays interleaved as the modes ran
     warm = np.zeros((len(modes), len(batches)))  # first round only: each replay right after its mode
     calls = np.zeros((len(modes), len(batches)))
     hypotheses = [dict() for _ in modes]
@@ -280,24 +281,23 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
             for b, sample in enumerate(batches):
                 recorded = {}
                 for m in rng.permutation(len(modes)):
-                    with DecoderCallCounter(models[m].decoder, record=r == 0) as counter:
+                    with DecoderCallCounter(models[m].decoder, record=True) as counter:
                         start = clock()
                         hypos = generators[m].generate([models[m]], sample)
                         seconds[r, m, b] = clock() - start
+                    recorded[m] = counter
                     if r == 0:
-                        recorded[m] = counter
                         warm[m, b] = replay_bare(models[m], sample, counter.recorded, clock, counter.heads)
                         calls[m, b] = counter.count
                         for image_id, sentence in zip(sample["image_id"].tolist(), hypos):
                             hypotheses[m][str(image_id)] = caption_text(task.target_dictionary,
                                                                         sentence[0]["tokens"])
-                if r == 0:  # the replays interleaved, as the modes ran
-                    for m in rng.permutation(len(modes)):
-                        bare[m, b] = replay_bare(models[m], sample, recorded[m].recorded, clock, recorded[m].heads)
+                for m in rng.permutation(len(modes)):  # the replays interleaved, as the modes ran
+                    bare[r, m, b] = replay_bare(models[m], sample, recorded[m].recorded, clock, recorded[m].heads)
                 if progress:
                     progress()
     costs = model_costs(model, batches[0], 12, clock, compiled=bool(options.get("compile")))
-    rows = [summarise(mode, seconds[:, m], bare[m], calls[m], hypotheses[m], count, task.cfg.group_size,
+    rows = [summarise(mode, seconds[:, m], bare[:, m], calls[m], hypotheses[m], count, task.cfg.group_size,
                       task.cfg.iterations, outline_from_length(generators[m]), warm[m]) for m, mode in enumerate(modes)]
     if quality:  # the images beyond the timed ones, captioned untimed
         extra = [utils.apply_to_sample(lambda t: t.to(device), b) for b in
@@ -330,19 +330,22 @@ def outline_from_length(generator):
 
 
 def summarise(mode, seconds, bare, calls, captions, count, group_size, iterations, from_length=False, warm=None):
-    """One table row from a mode's (rounds, batches) times, its first round's (batches,) bare
-    times and (batches,) calls; the overhead divides the median time of each batch over rounds
-    by its bare time (``warm``: the (batches,) bare times replayed right after the mode, the
-    warm overhead; default ``bare``)."""
-    warm = bare if warm is None else warm
+    """One table row from a mode's (rounds, batches) times, its (rounds, batches) bare times and
+    its (batches,) calls; the overhead is the median over rounds of the round's time over the
+    round's bare time (``warm``: the first round's (batches,) bare times replayed right after
+    the mode, over which the per-batch median times give the warm overhead; default the first
+    round's ``bare``)."""
+    warm = bare[0] if warm is None else warm
     per_batch = np.median(seconds, axis=0)
+    overheads = seconds.sum(axis=1) / bare.sum(axis=1)  # per round
     words = [len(c.split()) for c in captions.values()]
     refine = mode[6] if len(mode) > 6 else 0
     bound = np.mean([step_bound(mode[1], n, group_size, mode[5] or iterations, refine, from_length) for n in words])
     return {"mode": mode[0], "ms mean": 1000 * per_batch.mean(), "ms p50": 1000 * np.percentile(per_batch, 50),
             "ms p90": 1000 * np.percentile(per_batch, 90), "calls": float(calls.mean()), "bound": float(bound),
-            "ms/call": 1000 * per_batch.sum() / calls.sum(), "bare ms": 1000 * bare.mean(),
-            "overhead": float(per_batch.sum() / bare.sum()), "warm overhead": float(per_batch.sum() / warm.sum()),
+            "ms/call": 1000 * per_batch.sum() / calls.sum(), "bare ms": 1000 * float(np.median(bare.mean(axis=1))),
+            "overhead": float(np.median(overheads)), "overhead spread": f"{overheads.min():.2f}-{overheads.max():.2f}",
+            "warm overhead": float(per_batch.sum() / warm.sum()),
             "captions/s": count / per_batch.sum(), "captions": captions}
 
 
