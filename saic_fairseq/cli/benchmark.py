@@ -135,8 +135,6 @@ def main(argv=None):
     parser.add_argument("--plot", help="write CIDEr against latency here (PNG)")
     args = parser.parse_args(argv)
     setup_logging()
-    from saic_fairseq.model_loading import load_model_for_split
-
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {"group_size": args.group_size} if args.group_size else {}
@@ -150,12 +148,8 @@ def main(argv=None):
         return diagnose_main(args, overrides)
     if args.search_variants:
         return search_variants_main(args, overrides, modes)
-    features = args.features or os.path.join(args.data, "features.h5")
-    task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
+    task, model, aic_model = load_models(args, overrides)
     images = min(args.images, len(task.dataset(args.split)))
-    aic_model = None
-    if args.aic_path:
-        aic_model = load_model_for_split(args.aic_path, args.data, features, None, args.device, **overrides)[1]
     with tqdm(total=args.rounds * -(-images // args.batch_size), desc="saic-benchmark", unit="batch",
               file=sys.stderr, disable=None) as bar:
         rows, costs = run_benchmark(task, model, args.split, args.images, args.batch_size, args.warmup,
@@ -165,8 +159,7 @@ def main(argv=None):
                                     outline_length=args.outline_length, decoder_step=args.decoder_step,
                                     compile=args.compile, compare_incremental=args.compare_incremental,
                                     lenpen=args.lenpen, aic_lenpen=args.aic_lenpen)
-    on_gpu = args.device.startswith("cuda")
-    device = torch.cuda.get_device_name(args.device) if on_gpu else f"cpu x{torch.get_num_threads()}"
+    device = device_name(args.device)
     title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
              + f", k={task.cfg.group_size}, {images} {args.split} images, batch {args.batch_size}, {device}, "
              f"{args.rounds} interleaved rounds")
@@ -203,22 +196,34 @@ def main(argv=None):
     return 0
 
 
+def load_models(args, overrides):
+    """(task, model, AIC model or None): ``--path`` on ``--split``, and ``--aic-path`` if given."""
+    from saic_fairseq.model_loading import load_model_for_split
+
+    features = args.features or os.path.join(args.data, "features.h5")
+    task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
+    aic_model = None
+    if args.aic_path:
+        aic_model = load_model_for_split(args.aic_path, args.data, features, None, args.device, **overrides)[1]
+    return task, model, aic_model
+
+
+def device_name(device):
+    """The GPU's name, or "cpu xN" with torch's N threads."""
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else f"cpu x{torch.get_num_threads()}"
+
+
 def search_variants_main(args, overrides, modes):
     """saic-benchmark --search-variants: the table of studies.search_variants."""
-    from saic_fairseq.model_loading import load_model_for_split
     from saic_fairseq.studies import search_variants as study
-    from saic_fairseq.studies.decoding_benchmark import Clock, mode_generator
+    from saic_fairseq.studies.decoding_benchmark import Clock, mode_generator, per_mode
 
     try:
         variants = [study.parse_variant(text) for text in args.search_variants]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    features = args.features or os.path.join(args.data, "features.h5")
-    task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
-    aic_model = None
-    if args.aic_path:
-        aic_model = load_model_for_split(args.aic_path, args.data, features, None, args.device, **overrides)[1]
+    task, model, aic_model = load_models(args, overrides)
     dataset = task.dataset(args.split)
     images = min(args.images, len(dataset))
     batches = [utils.apply_to_sample(lambda t: t.to(args.device), b) for b in dataset.batches(images, args.batch_size)]
@@ -227,12 +232,10 @@ def search_variants_main(args, overrides, modes):
     with tqdm(total=args.rounds * len(batches) * len(modes), desc="saic-benchmark --search-variants",
               unit="batch", file=sys.stderr, disable=None) as bar:
         for mode in modes:
-            aic = mode[1] == "aic"
-            m = aic_model if aic and aic_model is not None else model
-            lenpen = args.aic_lenpen if aic and args.aic_lenpen is not None else args.lenpen
-            generator = mode_generator(task, m, mode, lenpen=lenpen, keep_repeats=args.keep_repeats,
-                                       outline_length=args.outline_length, decoder_step=args.decoder_step,
-                                       compile=args.compile)
+            m = per_mode(mode, model, aic_model)
+            generator = mode_generator(task, m, mode, lenpen=per_mode(mode, args.lenpen, args.aic_lenpen),
+                                       keep_repeats=args.keep_repeats, outline_length=args.outline_length,
+                                       decoder_step=args.decoder_step, compile=args.compile)
             with torch.no_grad():
                 timed = study.time_variants(generator, m, variants, batches, args.rounds, clock, args.warmup,
                                             args.seed, bar.update)
@@ -241,12 +244,11 @@ def search_variants_main(args, overrides, modes):
                       "skipped", file=sys.stderr)
                 bar.update(args.rounds * len(batches))
                 continue
-            rows += study.variant_rows(mode[0], args.search_variants, *timed, len(batches))
+            rows += study.variant_rows(mode[0], args.search_variants, variants, *timed, len(batches))
     if not rows:
         print("error: no mode has a search that takes these settings", file=sys.stderr)
         return 2
-    device = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else \
-        f"cpu x{torch.get_num_threads()}"
+    device = device_name(args.device)
     title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
              + f", {images} {args.split} images, batch {args.batch_size}, {device}, {args.rounds} interleaved rounds"
              + (", --compile" if args.compile else ""))
@@ -260,16 +262,13 @@ def search_variants_main(args, overrides, modes):
 
 def diagnose_main(args, overrides):
     """saic-benchmark --diagnose: the table of studies.gap_diagnosis."""
-    from saic_fairseq.model_loading import load_model_for_split
     from saic_fairseq.studies.gap_diagnosis import COLUMNS as DIAGNOSIS_COLUMNS
     from saic_fairseq.studies.gap_diagnosis import diagnose, score_rows
 
     if not args.aic_path:
         print("error: --diagnose needs --aic-path (the AIC teacher)", file=sys.stderr)
         return 2
-    features = args.features or os.path.join(args.data, "features.h5")
-    task, model = load_model_for_split(args.path, args.data, features, args.split, args.device, **overrides)
-    teacher = load_model_for_split(args.aic_path, args.data, features, None, args.device, **overrides)[1]
+    task, model, teacher = load_models(args, overrides)
     rows, references = diagnose(task, model, teacher, args.split, args.images)
     table = score_rows(rows, references)
     print(f"{args.path} (teacher: {args.aic_path}), k={task.cfg.group_size}, {len(rows['SAIC 1/1'])} "

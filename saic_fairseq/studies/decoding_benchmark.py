@@ -69,6 +69,12 @@ def step_bound(decoding, words, group_size, iterations, fill_iterations=0, outli
     return 1 if decoding == "naic" else iterations
 
 
+def per_mode(mode, value, aic_value):
+    """What an AIC ``mode`` is decoded with when ``aic_value`` is given (the AIC model, its own
+    length penalty), else ``value``."""
+    return aic_value if aic_value is not None and mode[1] == "aic" else value
+
+
 def mode_generator(task, model, mode, lenpen=1.0, **options):
     """The generator of one ``mode`` tuple; ``lenpen``: the length penalty of its beam search
     and of SAIC's eq. 10 (score / length ** lenpen); ``options``: build_caption_generator's
@@ -256,13 +262,13 @@ def run_benchmark(task, model, split, images, batch_size, warmup, device, modes=
     count = min(images, len(dataset))
     batches = [utils.apply_to_sample(lambda t: t.to(device), b) for b in dataset.batches(count, batch_size)]
     steps = [options.get("decoder_step")] * len(modes)
-    models = [aic_model if aic_model is not None and mode[1] == "aic" else model for mode in modes]
+    models = [per_mode(mode, model, aic_model) for mode in modes]
     if compare_incremental:  # under --compile on copies: it compiles the encoder of the models it decodes
         copies = {id(m): copy.deepcopy(m) if options.get("compile") else m for m in models}
         models += [copies[id(m)] for m in models]
         modes = list(modes) + [(f"{mode[0]} (incremental)", *mode[1:]) for mode in modes]
         steps += ["incremental"] * (len(modes) - len(steps))
-    lenpens = [aic_lenpen if aic_lenpen is not None and mode[1] == "aic" else lenpen for mode in modes]
+    lenpens = [per_mode(mode, lenpen, aic_lenpen) for mode in modes]
     generators = [mode_generator(task, m, mode, lenpen=penalty, **{**options, "decoder_step": step})
                   for m, mode, step, penalty in zip(models, modes, steps, lenpens)]
     clock = Clock(device)

@@ -92,17 +92,18 @@ def time_variants(generator, model, variants, batches, rounds, clock, warmup=1, 
     return seconds, tokens, taken
 
 
-def variant_rows(label, texts, seconds, tokens, taken, batches):
-    """Table rows of one mode: each variant's median time per batch, its time relative to the
-    first variant's in the same round (median, spread) and how many captions equal the first's;
-    a variant naming a setting no search of the mode has says so (it ran at the default)."""
+def variant_rows(label, texts, variants, seconds, tokens, taken, batches):
+    """Table rows of one mode (its variants as written, ``texts``, and parsed): each variant's
+    median time per batch, its time relative to the first variant's in the same round (median,
+    spread) and how many captions equal the first's; a variant naming a setting no search of
+    the mode has says so (it ran at the default)."""
     ratios = seconds / seconds[:, [0]]
-    return [{"mode": label, "variant": _label(text, taken), "ms per batch": 1000 * float(np.median(seconds[:, v])) / batches,
-             "x first": float(np.median(ratios[:, v])), "spread": f"{ratios[:, v].min():.3f}-{ratios[:, v].max():.3f}",
-             "same captions as first": f"{sum(a == b for a, b in zip(tokens[v], tokens[0]))}/{len(tokens[0])}"}
-            for v, text in enumerate(texts)]
-
-
-def _label(text, taken):
-    untaken = [name for name in parse_variant(text) if name not in taken]
-    return text + (f" (no {', '.join(untaken)} here: default)" if untaken else "")
+    rows = []
+    for v, (text, variant) in enumerate(zip(texts, variants)):
+        untaken = [name for name in variant if name not in taken]
+        rows.append({"mode": label, "variant": text + (f" (no {', '.join(untaken)} here: default)" if untaken else ""),
+                     "ms per batch": 1000 * float(np.median(seconds[:, v])) / batches,
+                     "x first": float(np.median(ratios[:, v])),
+                     "spread": f"{ratios[:, v].min():.3f}-{ratios[:, v].max():.3f}",
+                     "same captions as first": f"{sum(a == b for a, b in zip(tokens[v], tokens[0]))}/{len(tokens[0])}"})
+    return rows
