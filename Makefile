@@ -1,5 +1,5 @@
 # make install   virtual environment .venv with torch (CPU 2.13.0 here), fairseq-fixed and the plugin
-# make test      the test suite (what CI runs)
+# make test      the test suite on two workers (what CI runs)
 # make demo      the main job on the bundled text-proxy data
 # make studies   the paper's Tables 1, 5-7, Fig. 2 and 4 and the SCST teacher (after, or including, the demo)
 PYTHON ?= python3
@@ -23,7 +23,8 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 test: install
-	$(BIN)/python -m pytest -q tests
+# two workers (pytest-xdist), each on one thread: 11.7 minutes here against 18.6 on one worker with two
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist worksteal tests
 
 demo: install
 	PATH=$(CURDIR)/$(BIN):$$PATH bash examples/text_proxy/run.sh

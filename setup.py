@@ -50,7 +50,7 @@ setup(
             "pillow",
         ],
         "data": ["eccv-caption==0.1.0"],
-        "dev": ["pytest", "pytest-timeout"],
+        "dev": ["pytest", "pytest-timeout", "pytest-xdist"],
     },
     entry_points={
         "console_scripts": [

@@ -13,6 +13,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER_DIR = os.path.join(REPO, "saic_fairseq")
 BIN = os.path.dirname(sys.executable)
 
+#: the test files that take minutes (the Flickr8k recipe ~7, the studies script ~2, the COCO recipe
+#: ~1), collected first: `make test` runs the suite on two workers (pytest-xdist, --dist worksteal),
+#: and a long test that starts last runs alone at the end
+SLOW_FILES = ("test_flickr8k_recipe.py", "test_studies.py", "test_coco_recipe.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests of :data:`SLOW_FILES` first (in that order), the rest in their usual order."""
+    items.sort(key=lambda item: SLOW_FILES.index(item.path.name) if item.path.name in SLOW_FILES else len(SLOW_FILES))
+
 
 def fairseq_cli(name, *args, check=True, env=None, timeout=600):
     """Run a console script of this environment (fairseq-train, saic-evaluate, python ...)."""
