@@ -50,7 +50,7 @@ setup(
             "pillow",
         ],
         "data": ["eccv-caption==0.1.0"],
-        "dev": ["pytest", "pytest-timeout", "pytest-xdist"],
+        "dev": ["pytest", "pytest-timeout", "pytest-xdist", "ruff==0.17.6"],
     },
     entry_points={
         "console_scripts": [

@@ -43,6 +43,7 @@ def test_benchmark_table_json_and_plot(proxy_data, checkpoints, tmp_path):
     assert report["model_costs"]["image ms"] > 0
     costs = next(line for line in lines if line.startswith("bare decoder, batch 1: one cached decoder step"))
     assert "; the image (encoder, its keys and values, once per batch in every mode) " in costs
+    assert report["title"].startswith(f"{checkpoints[1]}, k=")  # no --aic-path: no "(AIC modes: ...)"
     assert "6 test images, batch 1" in report["title"] and report["title"].endswith("quality on 20 images")
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -208,7 +209,10 @@ def test_benchmark_search_variants_time_each_mode_under_each_setting(proxy_data,
                          "--search-variants", "cut_when_open=0", "cut_when_open=0.5,bookkeeping=tensors",
                          "--json", tmp_path / "v.json")
     assert "NAIC: no search of it takes bookkeeping, cut_when_open; skipped" in result.stderr
-    rows = json.loads((tmp_path / "v.json").read_text())["rows"]
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert re.fullmatch(re.escape(f"{checkpoints[1]}, 8 test images, batch 8, cpu x") + r"\d+, 2 interleaved rounds",
+                        report["title"])
+    rows = report["rows"]
     assert [(r["mode"], r["variant"]) for r in rows] == [
         ("AIC b5", "cut_when_open=0 (no cut_when_open here: default)"),
         ("AIC b5", "cut_when_open=0.5,bookkeeping=tensors (no cut_when_open here: default)"),

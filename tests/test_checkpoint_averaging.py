@@ -34,8 +34,8 @@ def test_averaging_one_checkpoint_with_itself_changes_nothing_and_fairseq_genera
     assert main(["--inputs", teacher, teacher, teacher, "--out", out]) == 0
     original = load(teacher)["model"]
     assert all(torch.equal(v, original[k]) for k, v in load(out)["model"].items())
-    run = fairseq_cli("fairseq-generate", *common(proxy_data), "--path", out, "--gen-subset", "test", "--batch-size", "8",
-                      "--decoding", "aic", "--beam", "2", "--unique-images")
+    run = fairseq_cli("fairseq-generate", *common(proxy_data), "--path", out, "--gen-subset", "test",
+                      "--batch-size", "8", "--decoding", "aic", "--beam", "2", "--unique-images")
     assert sum(line.startswith("H-") for line in run.stdout.splitlines()) == 30
 
 

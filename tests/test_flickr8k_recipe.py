@@ -45,8 +45,8 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     write_flickr8k_folder(src, karpathy_split)
     env = clean_env()
     env.update(PATH=f"{BIN}:{env['PATH']}", DATA=str(tmp_path / "data"), RUNS=str(tmp_path / "runs"),
-               BACKBONE="efficientnet-lite0", ARCH="saic_tiny", TEACHER_EPOCHS="3", TEACHER_AVERAGE="2", SCST_UPDATES="2",
-               SAIC_UPDATES="3", SAIC_AVERAGE="2", SAVE_EVERY="1", MAX_TOKENS="600", BENCH_IMAGES="2",
+               BACKBONE="efficientnet-lite0", ARCH="saic_tiny", TEACHER_EPOCHS="3", TEACHER_AVERAGE="2",
+               SCST_UPDATES="2", SAIC_UPDATES="3", SAIC_AVERAGE="2", SAVE_EVERY="1", MAX_TOKENS="600", BENCH_IMAGES="2",
                THREADS="1", COMPILE="0", TEACHER_LENPEN="0.8", SAIC_LENPEN="0")
     runs = tmp_path / "runs"
 
@@ -97,8 +97,8 @@ def test_flickr8k_recipe_with_scst_on_a_tiny_folder(karpathy_split, tmp_path):
     assert "| test (best valid BLEU-4) | " in log and len(list(decoding.glob("test-b*.json"))) in (1, 2)
 
     saic_decoding = tmp_path / "saic-decoding"
-    log = run("examples/flickr8k/saic_decoding.sh", RUNS=str(saic_decoding), SAIC=str(runs / "saic" / "checkpoint_avg2.pt"),
-              LENPENS="0 1")
+    log = run("examples/flickr8k/saic_decoding.sh", RUNS=str(saic_decoding),
+              SAIC=str(runs / "saic" / "checkpoint_avg2.pt"), LENPENS="0 1")
     table = [line.split(" | ")[1] for line in log.splitlines() if line.startswith("| valid | ")]
     assert table == ["--outline-beam 1 --fill-beam 1", "--outline-beam 1 --fill-beam 1 --outline-length eos",
                      "--outline-beam 1 --fill-beam 1 --keep-repeats", "--outline-beam 5 --fill-beam 5 --lenpen 0",

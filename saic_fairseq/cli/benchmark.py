@@ -160,9 +160,8 @@ def main(argv=None):
                                     compile=args.compile, compare_incremental=args.compare_incremental,
                                     lenpen=args.lenpen, aic_lenpen=args.aic_lenpen)
     device = device_name(args.device)
-    title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
-             + f", k={task.cfg.group_size}, {images} {args.split} images, batch {args.batch_size}, {device}, "
-             f"{args.rounds} interleaved rounds")
+    title = (f"{checkpoints_label(args)}, k={task.cfg.group_size}, {images} {args.split} images, "
+             f"batch {args.batch_size}, {device}, {args.rounds} interleaved rounds")
     if args.lenpen != 1 or args.aic_lenpen not in (None, args.lenpen):
         title += f", lenpen {args.lenpen:g}" + (f" (AIC {args.aic_lenpen:g})" if args.aic_lenpen is not None else "")
     if args.compile:
@@ -208,6 +207,11 @@ def load_models(args, overrides):
     return task, model, aic_model
 
 
+def checkpoints_label(args):
+    """``--path``, and ``--aic-path`` if given: how a table's title names the checkpoints it timed."""
+    return f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
+
+
 def device_name(device):
     """The GPU's name, or "cpu xN" with torch's N threads."""
     return torch.cuda.get_device_name(device) if device.startswith("cuda") else f"cpu x{torch.get_num_threads()}"
@@ -249,9 +253,8 @@ def search_variants_main(args, overrides, modes):
         print("error: no mode has a search that takes these settings", file=sys.stderr)
         return 2
     device = device_name(args.device)
-    title = (f"{args.path}" + (f" (AIC modes: {args.aic_path})" if args.aic_path else "")
-             + f", {images} {args.split} images, batch {args.batch_size}, {device}, {args.rounds} interleaved rounds"
-             + (", --compile" if args.compile else ""))
+    title = (f"{checkpoints_label(args)}, {images} {args.split} images, batch {args.batch_size}, {device}, "
+             f"{args.rounds} interleaved rounds" + (", --compile" if args.compile else ""))
     print(title)
     print(format_table(rows, study.COLUMNS))
     if args.json:

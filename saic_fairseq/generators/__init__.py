@@ -9,7 +9,6 @@ from saic_fairseq.generators.saic_generator import OUTLINE_LENGTHS, SAICGenerato
 from saic_fairseq.modules.compiled_step import compile_model
 from saic_fairseq.modules.outliner_filler_layout import layout_of, never_generated
 
-
 #: --decoder-step choices, the default first: our searches on a preallocated cache
 #: (modules/static_cache.py), or fairseq's incremental state and SequenceGenerator
 DECODER_STEPS = ("static", "incremental")

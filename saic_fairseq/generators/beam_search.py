@@ -26,6 +26,7 @@ from saic_fairseq.generators.host_beam_search import host_beam_search
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL, OutlinerFillerLayout
 from saic_fairseq.modules.static_cache import StaticCache
 
+
 class BeamSearch:
     """Beam search of one decoder at given sentence positions.
 

@@ -24,7 +24,6 @@ import torch
 from saic_fairseq.modules.outliner_filler_layout import CAUSAL
 from saic_fairseq.modules.static_cache import StaticCache
 
-
 NEG_INF = float("-inf")
 
 

@@ -11,9 +11,10 @@ its shapes depend on the batch only and one compiled graph serves every step.
   number of regions, T_max): the size that changed is then compiled as dynamic, torch's
   automatic dynamic shapes, so a handful of compilations serve every later call. T_max is
   rounded up to a power of two (:meth:`CompiledStep.cache_steps`) and the step's tokens and
-  positions passed as fresh tensors, so that searches of different lengths share graphs. A large batch keeps the eager static
-  step (:meth:`CompiledStep.takes`): the full-width step attends every slot, which at batch 1
-  costs little and at beam 5 x 64 slots of ``saic_medium`` more than the launches it saves.
+  positions passed as fresh tensors, so that searches of different lengths share graphs. A
+  large batch keeps the eager static step (:meth:`CompiledStep.takes`): the full-width step
+  attends every slot, which at batch 1 costs little and at beam 5 x 64 slots of
+  ``saic_medium`` more than the launches it saves.
 * CUDA: the same step captured in a ``torch.cuda.CUDAGraph`` per (batch, T_max, regions)
   and replayed: one launch per step instead of one per operation. A graph reads and writes
   fixed addresses, so the caches it serves come from a pool kept here (one per shape,

@@ -285,8 +285,8 @@ def full_width_step(decoder, self_kv, cache_positions, memory_keys, memory_value
     key_mask = torch.zeros(slots.shape, dtype=x.dtype, device=x.device).masked_fill(slots > step, float("-inf"))
     buckets = _buckets(decoder, positions, cache_positions, x.size(1))
     for index, layer in enumerate(decoder.layers):
-        x = _norm(layer.self_attn_layer_norm,
-                  x + _self_attention_step(layer.self_attn, x, self_kv[index], step, self_kv.size(4), buckets, key_mask))
+        x = _norm(layer.self_attn_layer_norm, x + _self_attention_step(layer.self_attn, x, self_kv[index], step,
+                                                                       self_kv.size(4), buckets, key_mask))
         x = _norm(layer.encoder_attn_layer_norm,
                   x + _cross_attention(layer.encoder_attn, x, memory_keys[index], memory_values[index], memory_mask))
         x = _feed_forward(layer, x)
